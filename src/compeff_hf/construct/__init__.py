@@ -1,0 +1,1 @@
+"""Stage 1: attribute-based automatic instruction construction (method.md section 2)."""

@@ -1,0 +1,1 @@
+"""Stage 5: SentiBench evaluation with the published protocol."""

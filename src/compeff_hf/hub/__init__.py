@@ -1,0 +1,1 @@
+"""Stage 6: publishing datasets and students to the Hub with cards."""

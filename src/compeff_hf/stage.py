@@ -1,0 +1,202 @@
+"""A stage's output folder: resolved config, a row ledger for resuming, datasets, and a summary.
+
+Layout of ``<output_dir>``::
+
+    config.yaml          the resolved config (what produced this folder)
+    _ledger/<name>.jsonl append-only rows written as they complete; a killed run resumes from them
+    <name>/              finished datasets as Hub-style parquet shards (``data`` is the main one)
+    summary.json         written last: counts, timings, config hash; its presence means "done"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from .configs import config_hash, save_config
+from .data import read_jsonl, write_parquet
+from .errors import CompEffError
+from .log import get_logger
+
+logger = get_logger(__name__)
+
+
+class Ledger:
+    """Append-only JSONL of finished rows keyed by ``id``: rows survive SIGKILL and are never written twice."""
+
+    def __init__(self, path: Path, fsync_every: int = 64):
+        self.path = path
+        self.fsync_every = fsync_every
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._pending = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            for row in read_jsonl(path):
+                self._rows[row["id"]] = row  # a later line for the same id (a retried failure) wins
+            self._truncate_partial_tail()
+        self._fh = path.open("a", encoding="utf-8")
+
+    def _truncate_partial_tail(self) -> None:
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            cut = data.rfind(b"\n") + 1
+            with self.path.open("r+b") as fh:
+                fh.truncate(cut)
+
+    def __contains__(self, row_id: str) -> bool:
+        return row_id in self._rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, row_id: str) -> dict[str, Any] | None:
+        return self._rows.get(row_id)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows.values())
+
+    def done_ids(self, status: str | None = None) -> set[str]:
+        return {k for k, r in self._rows.items() if status is None or r.get("status") == status}
+
+    def append(self, row: dict[str, Any]) -> None:
+        if "id" not in row:
+            raise ValueError("ledger rows need an 'id'")
+        self._fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._rows[row["id"]] = row
+        self._pending += 1
+        if self._pending >= self.fsync_every:
+            self.flush()
+
+    def extend(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self.append(row)
+        self.flush()
+
+    def flush(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._pending = 0
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self.flush()
+            self._fh.close()
+
+
+class StageDir:
+    """Owns one stage's output folder; see the module docstring for the layout."""
+
+    def __init__(self, root: str | Path, *configs: Any, stage: str = "stage"):
+        self.root = Path(root)
+        self.configs = configs
+        self.stage = stage
+        self.hash = config_hash(*configs) if configs else "none"
+        self._ledgers: dict[str, Ledger] = {}
+        self._lock: FileLock | None = None
+        self.started = time.time()
+
+    # ---------------------------------------------------------------------------------------------- lifecycle
+    @property
+    def summary_path(self) -> Path:
+        return self.root / "summary.json"
+
+    def summary(self) -> dict[str, Any] | None:
+        if not self.summary_path.exists():
+            return None
+        return json.loads(self.summary_path.read_text())
+
+    def is_done(self) -> bool:
+        s = self.summary()
+        return bool(s and s.get("status") == "done" and s.get("config_hash") == self.hash)
+
+    def prepare(self, overwrite: bool = False) -> bool:
+        """Claim the folder. Returns True when finished output for the same config exists (skip the stage).
+
+        Partial output of the same config is kept and resumed; output of a different config is an error unless
+        ``overwrite``, because silently mixing rows from two configs would corrupt the dataset.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(self.root / ".lock"))
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            raise CompEffError(
+                f"{self.root} is in use by another compeff-hf process (lock {self.root / '.lock'})"
+            ) from None
+        cfg_file = self.root / ".config_hash"
+        if overwrite:
+            self._clear()
+        elif cfg_file.exists() and cfg_file.read_text().strip() != self.hash:
+            raise CompEffError(
+                f"{self.root} holds output of a different {self.stage} config (hash {cfg_file.read_text().strip()} vs "
+                f"{self.hash}); see {self.root / 'config.yaml'}. Pass --overwrite true to replace it or choose another "
+                "--output_dir."
+            )
+        if self.is_done():
+            logger.info("%s: finished output for this config exists in %s; skipping", self.stage, self.root)
+            return True
+        if cfg_file.exists():
+            logger.info("%s: resuming partial output in %s", self.stage, self.root)
+        cfg_file.write_text(self.hash)
+        save_config(self.root / "config.yaml", *self.configs)
+        return False
+
+    def _clear(self) -> None:
+        for child in self.root.iterdir():
+            if child.name == ".lock":
+                continue
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    def ledger(self, name: str = "rows") -> Ledger:
+        if name not in self._ledgers:
+            self._ledgers[name] = Ledger(self.root / "_ledger" / f"{name}.jsonl")
+        return self._ledgers[name]
+
+    def save_dataset(self, ds: Any, name: str = "data") -> Path:
+        folder = self.root / name
+        write_parquet(ds, folder)
+        return folder
+
+    def dataset_path(self, name: str = "data") -> Path:
+        return self.root / name
+
+    def finish(self, **summary: Any) -> dict[str, Any]:
+        for ledger in self._ledgers.values():
+            ledger.close()
+        record = {
+            "stage": self.stage,
+            "status": "done",
+            "config_hash": self.hash,
+            "wall_time_s": round(time.time() - self.started, 3),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **summary,
+        }
+        tmp = self.summary_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str))
+        tmp.replace(self.summary_path)
+        self.release()
+        return record
+
+    def release(self) -> None:
+        for ledger in self._ledgers.values():
+            ledger.close()
+        if self._lock is not None and self._lock.is_locked:
+            self._lock.release()
+
+    def __enter__(self) -> StageDir:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def iter_batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

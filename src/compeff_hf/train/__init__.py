@@ -1,0 +1,1 @@
+"""Stage 4: TRL distillation (supervised fine-tuning on teacher responses)."""
