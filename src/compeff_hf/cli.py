@@ -28,7 +28,8 @@ COMMANDS: dict[str, Command] = {
         "compeff_hf.construct.config:ConstructConfig",
         "compeff_hf.construct.pipeline:main",
         "in: user texts (Hub id, .jsonl/.csv/.parquet, folder) with a `text` column\n"
-        "out: <output_dir>/{attributes,perspectives,tasks,demos,instructions} datasets; instructions carry `messages`",
+        "out: <output_dir>/data (instructions with `messages`) and one dataset per sub-stage: texts, attributes,\n"
+        "     attribute_vocabulary, perspectives, analysis_prompts, task_ideas, tasks, demos, rejected (see docs/construct.md)",
         "compeff-hf construct --config recipes/quickstart/construct.yaml --output_dir runs/qs/construct",
     ),
     "teacher": Command(

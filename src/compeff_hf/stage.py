@@ -141,6 +141,8 @@ class StageDir:
             )
         if self.is_done():
             logger.info("%s: finished output for this config exists in %s; skipping", self.stage, self.root)
+            self._lock.release()
+            self._push_if_asked()  # e.g. rerun with --push_to_hub true: push what is already there
             return True
         if cfg_file.exists():
             logger.info("%s: resuming partial output in %s", self.stage, self.root)
@@ -182,7 +184,21 @@ class StageDir:
         tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str))
         tmp.replace(self.summary_path)
         self.release()
+        self._push_if_asked()
         return record
+
+    def _push_if_asked(self) -> None:
+        """Honour a stage config's ``push_to_hub`` once its output is complete (the push is idempotent)."""
+        for config in self.configs:
+            if not getattr(config, "push_to_hub", False):
+                continue
+            if not getattr(config, "hub_repo_id", None):
+                raise CompEffError(f"{self.stage}: push_to_hub is set but hub_repo_id is empty; name the Hub repo")
+            from .hub.push import push_stage_output
+
+            logger.info("%s: pushing %s to the Hub repo %s", self.stage, self.root, config.hub_repo_id)
+            push_stage_output(self.root, config.hub_repo_id, None, bool(getattr(config, "hub_private", False)))
+            return
 
     def release(self) -> None:
         for ledger in self._ledgers.values():

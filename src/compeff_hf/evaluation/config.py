@@ -10,8 +10,46 @@ from ..configs import StageConfig
 
 @dataclass
 class EvalConfig(StageConfig):
-    stage_name: ClassVar[str] = "eval"
+    """SentiBench with the published protocol: raw 4-shot prompts, seeds 42/52/62, label logits or greedy JSON."""
 
-    model: str = field(default="gemma-3-270m", metadata={"help": "Model to evaluate."})
-    data_dir: str | None = field(default=None, metadata={"help": "SentiBench folder in the published layout."})
-    limit: int | None = field(default=None, metadata={"help": "Test items per dataset (quick runs)."})
+    stage_name: ClassVar[str] = "eval"
+    volatile_fields: ClassVar[tuple[str, ...]] = ("batch_size", "max_batch_tokens", "device")
+
+    model: str = field(
+        default="gemma-3-270m", metadata={"help": "Model to evaluate: Hub id, local folder, or gemma-3-270m."}
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "SentiBench data: a folder in the published layout (e.g. ../shared/sentibench), a Hub dataset "
+            "id holding the same files, or 'github' (download once at the pinned commit, verified, cached). "
+            "Default: $SENTIBENCH_DIR, else 'github'."
+        },
+    )
+    datasets: list[str] | None = field(
+        default=None,
+        metadata={"help": "Datasets (e.g. sst2 opener) or groups (bsa msa fsa) to run. Default: all 12."},
+    )
+    limit: int | None = field(
+        default=None, metadata={"help": "Test items per dataset: the first N, with the demos of a full run."}
+    )
+    seeds: list[int] = field(
+        default_factory=lambda: [42, 52, 62], metadata={"help": "Demo-draw seeds; scores are averaged over them."}
+    )
+    k_shot: int = field(default=4, metadata={"help": "Demonstrations per test item, drawn from the train split."})
+    batch_size: int = field(default=16, metadata={"help": "Rows per forward pass / generate call."})
+    max_batch_tokens: int = field(
+        default=16384, metadata={"help": "Cap on padded tokens per batch (long IMDb prompts get smaller batches)."}
+    )
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Generation budget for fine-grained tasks. Default: 150 (OpeNER 300)."}
+    )
+    chat_template: bool = field(
+        default=False,
+        metadata={"help": "Wrap each prompt in the model's chat template (off in the published protocol)."},
+    )
+    dtype: str = field(default="auto", metadata={"help": "Model dtype: auto, bfloat16, float16 or float32."})
+    attn_implementation: str | None = field(
+        default=None, metadata={"help": "Attention kernel (upstream used 'eager' for Gemma-3); default: sdpa."}
+    )
+    device: str | None = field(default=None, metadata={"help": "cuda, cpu, ... Default: cuda when available."})

@@ -12,6 +12,7 @@ class EndpointArgs:
 
     volatile_fields: ClassVar[tuple[str, ...]] = (
         "endpoint_url", "api_key_env", "max_concurrency", "request_timeout_s", "max_retries", "max_failure_rate",
+        "retry_backoff_s", "server_startup_timeout_s",
     )  # fmt: skip
 
     endpoint_url: str | None = field(
@@ -42,4 +43,11 @@ class EndpointArgs:
     max_failure_rate: float = field(
         default=0.2,
         metadata={"help": "Stop the run when more than this fraction of finished requests failed (after 20)."},
+    )
+    retry_backoff_s: float = field(
+        default=1.0,
+        metadata={"help": "First retry waits about this long, doubling per attempt (a Retry-After header wins)."},
+    )
+    server_startup_timeout_s: float = field(
+        default=600.0, metadata={"help": "How long to wait for the embedded server to load its model."}
     )

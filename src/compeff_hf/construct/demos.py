@@ -1,0 +1,105 @@
+"""Sub-stage 6: synthesise demonstrations for each task in the style of real user texts.
+
+Each request shows the task, one or two of its spec examples as the format, and randomly drawn real texts as
+style references (official: 16 requests per task, 2 references, 2 instances each, at most 32 demos per task).
+An instance is kept only if it validates: both parts present, no talk about "reference text", not a copy of a
+reference or of a spec example, and, for closed-set classification, an output that is one of the labels.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from ..data import row_id
+from ..errors import ParseError
+from . import prompts
+from .tasks import parse_io_pairs
+
+_MAX_INPUT_CHARS = 2000
+
+
+def build_requests(
+    tasks: Sequence[dict], references: Sequence[dict], *, per_task: int, n_refs: int, seed: int
+) -> list[dict]:
+    """One row per (task, request index) with its reference texts drawn reproducibly from ``references``."""
+    rows = []
+    for task in tasks:
+        for j in range(per_task):
+            rng = random.Random(f"{seed}:{task['id']}:{j}")
+            refs = rng.sample(list(references), k=min(n_refs, len(references)))
+            rows.append(
+                {
+                    "id": row_id("demo-request", task["id"], j, seed),
+                    "task_id": task["id"],
+                    "request_index": j,
+                    "reference_ids": [r["id"] for r in refs],
+                    "reference_texts": [r["text"] for r in refs],
+                }
+            )
+    return rows
+
+
+def format_input(tasks_by_id: dict[str, dict], n_instances: int):
+    """A ``format_input(row)`` for a demo-request row; shows 1-2 spec examples as the answer format."""
+
+    def fmt(row: dict) -> list[dict]:
+        task = tasks_by_id[row["task_id"]]
+        examples = task["examples"][: 1 + row["request_index"] % 2]
+        text = prompts.render(
+            "demos",
+            n=n_instances,
+            task_name=task["task_name"],
+            task_description=task["description"]
+            + (f"\nOutput format: {task['output_format']}" if task["output_format"] else ""),
+            labels=task["labels"] if task["task_type"] == "classification" else [],
+            examples=examples or [{"input": "<a text like the references>", "output": "<the answer>"}],
+            references=[" ".join(r.split())[:600] for r in row["reference_texts"]],
+        )
+        return [{"role": "user", "content": text}]
+
+    return fmt
+
+
+def validate(pair: dict, task: dict, references: Sequence[str]) -> str | None:
+    """Why a synthesised instance is rejected, or None if it is kept."""
+    inp, out = pair["input"].strip(), pair["output"].strip()
+    lowered = f"{inp} {out}".lower()
+    if "reference text" in lowered:
+        return "mentions the reference texts"
+    if inp.startswith("<") and inp.endswith(">"):
+        return "placeholder copied from the template"
+    if len(inp) > _MAX_INPUT_CHARS:
+        return "input too long"
+    if any(" ".join(inp.split()) == " ".join(r.split()) for r in references):
+        return "input copies a reference text"
+    if any(inp == e["input"] for e in task["examples"]):
+        return "input copies a spec example"
+    if task["task_type"] == "classification" and task["labels"]:
+        allowed = {lb.lower().strip(" .") for lb in task["labels"]}
+        if out.lower().strip(" .\"'") not in allowed:
+            return f"output {out[:40]!r} is not one of the labels"
+    return None
+
+
+def parse_output(tasks_by_id: dict[str, dict], n_instances: int, exact: bool):
+    """A ``parse_output(generation, row)`` returning ``{"demos": [...], "demo_rejects": [...]}``."""
+
+    def parse(generation: str, row: dict) -> dict:
+        if generation is None or not str(generation).strip():
+            raise ParseError("empty generation")
+        pairs = parse_io_pairs(str(generation))
+        if not pairs:
+            raise ParseError("no 'Input: ... Output: ...' pair found")
+        if exact and len(pairs) != n_instances:
+            raise ParseError(f"expected exactly {n_instances} instances, found {len(pairs)}")
+        task = tasks_by_id[row["task_id"]]
+        kept, rejects = [], []
+        for pair in pairs[:n_instances]:
+            reason = validate(pair, task, row["reference_texts"])
+            (rejects if reason else kept).append({**pair, "reason": reason} if reason else pair)
+        if not kept:
+            raise ParseError("no instance passed validation: " + "; ".join(r["reason"] for r in rejects))
+        return {"demos": kept, "demo_rejects": rejects}
+
+    return parse

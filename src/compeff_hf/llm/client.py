@@ -1,0 +1,439 @@
+"""The one way the pipeline talks to an LLM: chat completions against a TGI / OpenAI-compatible endpoint.
+
+Built on ``huggingface_hub.AsyncInferenceClient`` (the maintained TGI client; its ``base_url`` mode speaks the
+OpenAI-compatible Messages API that TGI, vLLM, SGLang and Inference Endpoints all serve). On top of it:
+
+* a stable request id (hash of messages + model + effective generation parameters);
+* bounded concurrency, per-attempt timeouts, retries with exponential backoff that honour ``Retry-After``;
+* one ledger row per finished request, appended as it completes, so a killed run resumes without re-requesting a
+  finished id and without duplicating a row;
+* a failure budget that stops the run with a clear message when too many requests fail.
+
+The API token is read from the environment variable named by ``EndpointArgs.api_key_env`` and handed to the HTTP
+client only: it is never logged, stored in a row, or written to a config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import email.utils
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data import row_id
+from ..errors import EndpointError
+from ..log import get_logger
+from ..progress import progress
+from ..stage import Ledger
+from .config import EndpointArgs
+
+logger = get_logger(__name__)
+
+# Generation parameters a request may set, with the names the Messages API uses for them.
+_PARAM_NAMES = {
+    "max_new_tokens": "max_tokens",
+    "max_tokens": "max_tokens",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "stop": "stop",
+    "seed": "seed",
+    "logprobs": "logprobs",
+    "top_logprobs": "top_logprobs",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+    "response_format": "response_format",
+}
+_RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+_MIN_FINISHED_FOR_BUDGET = 20  # the failure rate is judged only once this many requests finished in this run
+_MAX_RETRY_WAIT_S = 60.0
+
+
+@dataclass
+class ChatRequest:
+    """One chat completion to send: OpenAI-style messages, per-request parameter overrides, caller metadata."""
+
+    messages: list[dict]
+    params: dict = field(default_factory=dict)  # max_new_tokens, temperature, top_p, stop, seed, logprobs, ...
+    meta: dict = field(default_factory=dict)  # carried untouched into the result row (callers put row ids here)
+
+
+def effective_params(req: ChatRequest, endpoint: EndpointArgs) -> dict[str, Any]:
+    """The Messages-API parameters a request is sent with: endpoint defaults overridden by ``req.params``."""
+    params: dict[str, Any] = {
+        "max_tokens": endpoint.max_new_tokens,
+        "temperature": endpoint.temperature,
+        "top_p": endpoint.top_p,
+        "stop": list(endpoint.stop) if endpoint.stop else None,
+    }
+    for key, value in req.params.items():
+        if key not in _PARAM_NAMES:
+            raise ValueError(f"unknown generation parameter {key!r}; known: {sorted(_PARAM_NAMES)}")
+        params[_PARAM_NAMES[key]] = value
+    return {k: v for k, v in params.items() if v is not None and v is not False}
+
+
+def request_id(req: ChatRequest, endpoint: EndpointArgs) -> str:
+    """A stable id: the same messages, model and effective parameters always give the same id."""
+    return row_id("chat", endpoint.model, req.messages, effective_params(req, endpoint))
+
+
+# ------------------------------------------------------------------------------------------------ error handling
+
+
+@dataclass
+class _Failure:
+    error: str
+    retryable: bool
+    retry_after: float | None = None
+    unreachable: bool = False
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("retry-after") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)  # the HTTP-date form
+        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+def _classify(err: BaseException) -> _Failure:
+    """Turn any exception from one attempt into (message, retryable?, Retry-After)."""
+    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
+    if isinstance(err, (InferenceTimeoutError, asyncio.TimeoutError, TimeoutError)):
+        return _Failure(f"timeout: {err}", retryable=True)
+    if isinstance(err, HfHubHTTPError) and getattr(err, "response", None) is not None:
+        status = err.response.status_code
+        body = (err.response.text or "")[:300].replace("\n", " ")
+        return _Failure(
+            f"HTTP {status}: {body or err}",
+            retryable=status in _RETRY_STATUS,
+            retry_after=_retry_after(err.response.headers) if status in (429, 503) else None,
+        )
+    name = type(err).__name__
+    text = str(err)[:300]
+    if "Connect" in name or isinstance(err, ConnectionError):
+        return _Failure(f"{name}: {text}", retryable=True, unreachable=True)
+    # Transport errors, dropped connections and malformed (non-JSON / incomplete) bodies: worth another try.
+    return _Failure(f"{name}: {text}", retryable=True)
+
+
+def _backoff(attempt: int, base: float) -> float:
+    return min(_MAX_RETRY_WAIT_S, base * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+
+
+# ------------------------------------------------------------------------------------------------------ the run
+
+
+def _api_token(endpoint: EndpointArgs) -> str | None:
+    # Read at send time and handed to the HTTP client only; never stored on the endpoint object or in a row.
+    return os.environ.get(endpoint.api_key_env or "") or None
+
+
+def _result_row(rid: str, req: ChatRequest, **values: Any) -> dict[str, Any]:
+    row = {
+        "id": rid,
+        "status": "failed",
+        "output": None,
+        "error": None,
+        "finish_reason": None,
+        "latency_s": None,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "attempts": 0,
+        "meta": req.meta,
+    }
+    row.update(values)
+    return row
+
+
+def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    return [
+        {
+            "token": t.token,
+            "logprob": t.logprob,
+            "top_logprobs": [{"token": x.token, "logprob": x.logprob} for x in (t.top_logprobs or [])],
+        }
+        for t in content
+    ]
+
+
+class _Run:
+    """One batch of requests in flight: workers, counters, the progress bar, the failure budget."""
+
+    def __init__(self, todo: list[tuple[str, ChatRequest]], endpoint: EndpointArgs, ledger: Ledger, bar: Any):
+        self.todo = todo
+        self.endpoint = endpoint
+        self.ledger = ledger
+        self.bar = bar
+        self.finished = self.failed = self.ok = 0
+        self.tokens = 0
+        self.started = time.perf_counter()
+        self.abort: str | None = None
+        self._last_flush = time.monotonic()
+
+    async def run(self) -> None:
+        from huggingface_hub import AsyncInferenceClient
+
+        ep = self.endpoint
+        queue: asyncio.Queue = asyncio.Queue()
+        for item in self.todo:
+            queue.put_nowait(item)
+        async with AsyncInferenceClient(
+            base_url=ep.endpoint_url, token=_api_token(ep), timeout=ep.request_timeout_s
+        ) as client:
+            workers = [
+                asyncio.create_task(self._worker(client, queue))
+                for _ in range(min(ep.max_concurrency, len(self.todo)))
+            ]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for w in workers:
+                    w.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                self.ledger.flush()
+
+    async def _worker(self, client: Any, queue: asyncio.Queue) -> None:
+        while self.abort is None:
+            try:
+                rid, req = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            row, failure = await self._send(client, rid, req)
+            if self.abort is not None:
+                return  # the run is stopping: leave this request for the rerun rather than mis-count it
+            self._record(row, failure)
+
+    async def _send(self, client: Any, rid: str, req: ChatRequest) -> tuple[dict[str, Any], _Failure | None]:
+        ep = self.endpoint
+        params = effective_params(req, ep)
+        attempt = 0
+        while True:
+            attempt += 1
+            t0 = time.perf_counter()
+            try:
+                out = await client.chat_completion(messages=req.messages, model=ep.model, **params)
+                choice = out.choices[0]
+                content = choice.message.content
+                if content is None:
+                    raise ValueError("malformed response: the choice has no message content")
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                failure = _classify(err)
+                if failure.retryable and attempt <= ep.max_retries and self.abort is None:
+                    wait = _backoff(attempt, ep.retry_backoff_s)
+                    if failure.retry_after is not None:
+                        wait = min(_MAX_RETRY_WAIT_S, max(failure.retry_after, 0.0))
+                    await asyncio.sleep(wait)
+                    continue
+                row = _result_row(
+                    rid, req, error=failure.error, attempts=attempt, latency_s=round(time.perf_counter() - t0, 4)
+                )
+                return row, failure
+            usage = getattr(out, "usage", None)
+            row = _result_row(
+                rid,
+                req,
+                status="ok",
+                output=content,
+                finish_reason=choice.finish_reason,
+                latency_s=round(time.perf_counter() - t0, 4),
+                prompt_tokens=getattr(usage, "prompt_tokens", None),
+                completion_tokens=getattr(usage, "completion_tokens", None),
+                attempts=attempt,
+            )
+            if params.get("logprobs"):
+                row["logprobs"] = _logprobs(choice)
+            return row, None
+
+    def _record(self, row: dict[str, Any], failure: _Failure | None) -> None:
+        self.ledger.append(row)
+        self.finished += 1
+        if failure is None:
+            self.ok += 1
+            self.tokens += row["completion_tokens"] or 0
+        else:
+            self.failed += 1
+            logger.debug("request %s failed after %d attempts: %s", row["id"], row["attempts"], row["error"])
+        now = time.monotonic()
+        if now - self._last_flush > 0.5:  # fsync twice a second at most; the OS keeps the rest across SIGKILL
+            self.ledger.flush()
+            self._last_flush = now
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        self.bar.update(1)
+        self.bar.set_postfix(
+            failed=self.failed, req_s=f"{self.finished / elapsed:.2f}", tok_s=f"{self.tokens / elapsed:.1f}"
+        )
+        ep = self.endpoint
+        if failure is not None and failure.unreachable and self.ok == 0:
+            self.abort = f"endpoint {ep.endpoint_url} is unreachable ({failure.error})"
+        elif self.finished >= _MIN_FINISHED_FOR_BUDGET and self.failed / self.finished > ep.max_failure_rate:
+            self.abort = (
+                f"{self.failed} of {self.finished} requests to {ep.endpoint_url} failed, more than the failure budget "
+                f"max_failure_rate={ep.max_failure_rate}; last error: {row['error']}"
+            )
+
+
+def _run_coroutine(coro: Any) -> Any:
+    """asyncio.run, also from inside a running event loop (notebooks): then in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as err:
+            box["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def run_chat_requests(
+    requests: list[ChatRequest], endpoint: EndpointArgs, ledger: Ledger, *, desc: str = "requests"
+) -> list[dict]:
+    """Send every request whose id is not already ``ok`` in ``ledger``; return result rows aligned with ``requests``.
+
+    One row per finished request is appended to the ledger as it completes (``id``, ``status`` ok/failed,
+    ``output``, ``error``, ``finish_reason``, ``latency_s``, ``prompt_tokens``, ``completion_tokens``, ``attempts``,
+    ``meta``; ``logprobs`` when asked for). Requests that share an id are sent once and share one row.
+
+    Raises:
+        EndpointError: the endpoint is unreachable, or more than ``endpoint.max_failure_rate`` of the finished
+            requests failed (after 20). Rows finished so far stay in the ledger; rerunning resumes.
+    """
+    if not endpoint.endpoint_url:
+        raise EndpointError("run_chat_requests needs endpoint.endpoint_url; wrap the call in endpoint_for(endpoint)")
+    ids = [request_id(r, endpoint) for r in requests]
+    unique: dict[str, ChatRequest] = {}
+    for rid, req in zip(ids, requests, strict=True):
+        unique.setdefault(rid, req)
+    todo = [(rid, req) for rid, req in unique.items() if (ledger.get(rid) or {}).get("status") != "ok"]
+    if todo:
+        done = len(unique) - len(todo)
+        with progress(total=len(unique), desc=desc, unit="req", initial=done) as bar:
+            run = _Run(todo, endpoint, ledger, bar)
+            _run_coroutine(run.run())
+        logger.info(
+            "%s: %d sent, %d ok, %d failed (%d already done) in %.1f s, %d completion tokens",
+            desc, run.finished, run.ok, run.failed, done, time.perf_counter() - run.started, run.tokens,
+        )  # fmt: skip
+        if run.abort:
+            raise EndpointError(
+                f"{desc}: stopped: {run.abort}. The {len(ledger.done_ids('ok'))} finished rows are kept in "
+                f"{ledger.path}; fix the endpoint and run again to resume."
+            )
+    return [ledger.get(rid) for rid in ids]
+
+
+# ------------------------------------------------------------------------------------------------ endpoints
+
+
+def check_reachable(url: str, timeout: float = 10.0) -> None:
+    """Fail with a clear message when nothing answers at ``url`` (any HTTP answer counts as reachable)."""
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=timeout)
+    except httpx.HTTPError as err:
+        raise EndpointError(
+            f"cannot reach the endpoint {url} ({type(err).__name__}: {err}). Start the server, fix --endpoint_url, "
+            "or leave endpoint_url empty to use the embedded server."
+        ) from None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen | None, timeout: float, log_path: Path | None = None) -> None:
+    """Poll ``url/health`` until it answers 200; fail early (with the server log's tail) if ``proc`` exits."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:] if log_path and log_path.exists() else ""
+            raise EndpointError(f"the embedded server exited with code {proc.returncode} while starting:\n{tail}")
+        try:
+            if httpx.get(url + "/health", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise EndpointError(f"the server at {url} was not healthy after {timeout:.0f} s (log: {log_path})")
+
+
+@contextlib.contextmanager
+def embedded_server(model: str, *, log_path: Path | None = None, timeout: float = 600.0, **options: Any):
+    """Start ``compeff-hf serve`` for ``model`` on a free 127.0.0.1 port; yield its base URL; stop it on exit."""
+    port = free_port()
+    if log_path is None:
+        log_path = Path(tempfile.mkstemp(prefix="compeff-hf-serve-", suffix=".log")[1])
+    cmd = [sys.executable, "-m", "compeff_hf.cli", "serve", "--model", model, "--port", str(port)]
+    for key, value in options.items():
+        cmd += [f"--{key}", str(value)]
+    url = f"http://127.0.0.1:{port}"
+    logger.info("starting the embedded server for %s at %s (log: %s)", model, url, log_path)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        wait_healthy(url, proc, timeout, log_path)
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        logger.info("embedded server stopped")
+
+
+@contextlib.contextmanager
+def endpoint_for(endpoint: EndpointArgs) -> Iterator[EndpointArgs]:
+    """Yield an endpoint to send to: the given URL (checked), or the embedded server started for ``endpoint.model``.
+
+    The embedded server is stopped on exit, also on exceptions and Ctrl-C.
+    """
+    if endpoint.endpoint_url:
+        check_reachable(endpoint.endpoint_url)
+        yield endpoint
+        return
+    from ..models import resolve_model
+
+    model_path = resolve_model(endpoint.model)
+    with embedded_server(
+        model_path, timeout=endpoint.server_startup_timeout_s, served_model_name=endpoint.model
+    ) as url:
+        yield dataclasses.replace(endpoint, endpoint_url=url)

@@ -1,0 +1,184 @@
+"""The distilabel adapter: an LLM class for distilabel steps that sends through our client, and ``run_task``.
+
+This is the only module of the package that imports distilabel (pinned 1.5.3, unmaintained upstream). Two of its
+behaviours are worked around rather than relied on:
+
+* its endpoint LLMs turn request errors into ``None`` generations and its tasks turn formatting errors into rows
+  of ``None``: a row then vanishes silently. Here a request failure is a ledger row with its error, and
+  ``parse_output`` errors are caught before distilabel sees them, so every input row comes back as ok or failed;
+* its Pipeline runner hangs on resume and can lose rows: tasks run in-process (``task.load()``,
+  ``task.process(rows)``) and our ledger is the source of truth for resuming.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from distilabel.models.llms.base import LLM
+from distilabel.steps.tasks.base import Task
+from pydantic import PrivateAttr
+
+from ..errors import DataError, ParseError
+from ..stage import Ledger
+from .client import ChatRequest, request_id, run_chat_requests
+from .config import EndpointArgs
+
+
+class CompEffLLM(LLM):
+    """A distilabel LLM that sends every batch through :func:`compeff_hf.llm.client.run_chat_requests`.
+
+    ``generation_kwargs`` are per-request overrides (max_new_tokens, temperature, top_p, stop, seed, ...). Failed
+    requests come back as ``None`` generations for distilabel, and as full rows (with the error) in
+    :attr:`last_rows` for the caller, which is how :func:`run_task` never loses one.
+    """
+
+    endpoint: Any  # EndpointArgs (a dataclass, so not validated by pydantic)
+    desc: str = "requests"
+    _ledger: Ledger | None = PrivateAttr(None)
+    _last_rows: list[dict] = PrivateAttr(default_factory=list)
+
+    @property
+    def model_name(self) -> str:
+        return self.endpoint.model
+
+    def bind(self, ledger: Ledger) -> CompEffLLM:
+        self._ledger = ledger
+        return self
+
+    @property
+    def last_rows(self) -> list[dict]:
+        return self._last_rows
+
+    def generate(self, inputs: list[Any], num_generations: int = 1, **kwargs: Any) -> list[dict[str, Any]]:
+        if self._ledger is None:
+            raise RuntimeError("CompEffLLM needs a ledger: call llm.bind(ledger) before generating")
+        if num_generations != 1:
+            raise ValueError("CompEffLLM generates one response per input (num_generations=1)")
+        params = {k: v for k, v in kwargs.items() if v is not None}
+        requests = [ChatRequest(messages=list(messages), params=params) for messages in inputs]
+        rows = run_chat_requests(requests, self.endpoint, self._ledger, desc=self.desc)
+        self._last_rows = rows
+        return [
+            {
+                "generations": [row["output"] if row["status"] == "ok" else None],
+                "statistics": {
+                    "input_tokens": [row.get("prompt_tokens") or 0],
+                    "output_tokens": [row.get("completion_tokens") or 0],
+                },
+            }
+            for row in rows
+        ]
+
+
+def _make_task(
+    name: str, llm: CompEffLLM, format_input: Callable[[dict], list[dict]], parse_output: Callable[[str, dict], dict]
+) -> Task:
+    class _CompEffTask(Task):
+        @property
+        def inputs(self) -> list[str]:
+            return ["id"]
+
+        @property
+        def outputs(self) -> list[str]:
+            return ["generation", "parsed", "parse_error", "model_name"]
+
+        def format_input(self, input: dict[str, Any]) -> list[dict]:
+            return format_input(input)
+
+        def format_output(self, output: str | None, input: dict[str, Any] | None = None) -> dict[str, Any]:
+            # Never raise here: distilabel would log a warning and replace the row with Nones.
+            if output is None:
+                return {"generation": None, "parsed": None, "parse_error": None}
+            try:
+                parsed = parse_output(output, input or {})
+            except ParseError as err:
+                return {"generation": output, "parsed": None, "parse_error": str(err)}
+            except Exception as err:
+                return {"generation": output, "parsed": None, "parse_error": f"{type(err).__name__}: {err}"}
+            if not isinstance(parsed, dict):
+                return {"generation": output, "parsed": None, "parse_error": "parse_output did not return a dict"}
+            return {"generation": output, "parsed": parsed, "parse_error": None}
+
+    _CompEffTask.__name__ = f"CompEffTask_{name}"
+    return _CompEffTask(name=name, llm=llm, add_raw_output=False, add_raw_input=False)
+
+
+@dataclass
+class TaskResult:
+    """What :func:`run_task` returns: every input row is in ``ok`` or in ``failed``."""
+
+    ok: list[dict] = field(default_factory=list)  # input fields + parsed fields + "generation" + request metadata
+    failed: list[dict] = field(default_factory=list)  # input + "error" or "parse_error" + raw "generation"
+    stats: dict = field(default_factory=dict)
+
+
+def _request_meta(row: dict) -> dict[str, Any]:
+    return {
+        "request_id": row["id"],
+        "finish_reason": row.get("finish_reason"),
+        "latency_s": row.get("latency_s"),
+        "prompt_tokens": row.get("prompt_tokens"),
+        "completion_tokens": row.get("completion_tokens"),
+        "attempts": row.get("attempts"),
+    }
+
+
+def run_task(
+    name: str,
+    rows: list[dict],
+    *,
+    format_input: Callable[[dict], list[dict]],
+    parse_output: Callable[[str, dict], dict],
+    endpoint: EndpointArgs,
+    ledger: Ledger,
+    params: dict | None = None,
+    desc: str | None = None,
+) -> TaskResult:
+    """Run a distilabel Task named ``name`` over ``rows`` (each with an ``id``), resuming from ``ledger``.
+
+    ``format_input(row)`` returns chat messages; ``parse_output(text, row)`` returns the parsed fields or raises
+    :class:`~compeff_hf.errors.ParseError`. Requests already ``ok`` in the ledger are not sent again.
+
+    Raises:
+        EndpointError: the failure budget was exceeded or the endpoint is unreachable (the ledger keeps the rows).
+    """
+    started = time.perf_counter()
+    for i, row in enumerate(rows):
+        if "id" not in row:
+            raise DataError(f"{name}: input row {i} has no 'id' (give every row a stable id, e.g. data.row_id)")
+    result = TaskResult()
+    if rows:
+        llm = CompEffLLM(endpoint=endpoint, desc=desc or name, generation_kwargs=dict(params or {})).bind(ledger)
+        task = _make_task(name, llm, format_input, parse_output)
+        task.load()
+        try:
+            outputs = next(task.process(list(rows)))
+        finally:
+            task.unload()
+        request_rows = llm.last_rows
+        if len(outputs) != len(rows) or len(request_rows) != len(rows):
+            raise RuntimeError(f"{name}: distilabel returned {len(outputs)} rows for {len(rows)} inputs")
+        for row, out, req in zip(rows, outputs, request_rows, strict=True):
+            base = {**row, "generation": out.get("generation"), **_request_meta(req)}
+            if req["status"] != "ok":
+                result.failed.append({**base, "error": req.get("error"), "parse_error": None})
+            elif out.get("parse_error") is not None:
+                result.failed.append({**base, "error": None, "parse_error": out["parse_error"]})
+            else:
+                result.ok.append({**base, **(out.get("parsed") or {})})
+    ids = {request_id(ChatRequest(format_input(r), dict(params or {})), endpoint) for r in rows} if rows else set()
+    unique = [ledger.get(i) for i in ids]
+    result.stats = {
+        "rows": len(rows),
+        "requests": len(ids),
+        "ok": len(result.ok),
+        "failed": sum(1 for r in result.failed if r.get("error") is not None),
+        "parse_failed": sum(1 for r in result.failed if r.get("parse_error") is not None),
+        "prompt_tokens": sum((r or {}).get("prompt_tokens") or 0 for r in unique),
+        "completion_tokens": sum((r or {}).get("completion_tokens") or 0 for r in unique),
+        "wall_s": round(time.perf_counter() - started, 3),
+    }
+    return result

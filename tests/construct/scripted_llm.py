@@ -1,0 +1,151 @@
+"""A real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions protocol, answering like a capable generator.
+
+A capable generator cannot run here, so this one answers each construct prompt from a script: the answer depends
+only on the prompt (so reruns are reproducible), and some answers are deliberately malformed or two-text tasks to
+exercise the rejection paths. It counts requests per prompt kind, which is how tests check resumption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ATTRIBUTE_POOL = [
+    "Tone", "Overall Sentiment", "Emotional Intensity", "Frustration Level", "Recommendation", "Sentiment Polarity",
+    "Anger/Frustration", "Use of Humor", "Sarcasm", "Joy", "Tone: sarcastic", "Emotional Tone",
+]  # fmt: skip
+
+
+def _h(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
+
+
+def answer(prompt: str) -> tuple[str, str]:
+    """(kind, answer text) for one construct prompt."""
+    if prompt.startswith("What sentiment-related attributes"):
+        text = prompt.rsplit("Text:", 1)[1]
+        if _h(text) % 3 == 0:
+            return "attributes", "I am sorry, I cannot list attributes for this text."
+        k = 4 + _h(text) % 5
+        start = _h(text) % len(ATTRIBUTE_POOL)
+        names = [ATTRIBUTE_POOL[(start + i) % len(ATTRIBUTE_POOL)] for i in range(k)]
+        lines = [
+            f"{i}. **{n}**: Attribute Description - how the text shows {n.lower()}. Attribute Value - high."
+            for i, n in enumerate(names, 1)
+        ]
+        return "attributes", "\n".join(lines)
+    if prompt.startswith("Write prompts that ask for an analysis"):
+        attrs = prompt.split("attributes:\n", 1)[1].split("\n", 1)[0]
+        first = attrs.split(",")[0].strip()
+        return "analysis", (
+            f" Analyze the {first} of this text and quote the words that reveal it.\n"
+            f"2. **Diagnosis**: What does this text reveal about its {first}?\n"
+            f"3. How strong is the {first} in this text, and what causes it?"
+        )
+    if prompt.startswith("Design sentiment-analysis tasks"):
+        attr = re.search(r"\*\*(.+?)\*\*", prompt).group(1)
+        ideas = [
+            {"task_name": f"{attr.title()} Classification", "task_description": f"Classify the {attr} of the text."},
+            {"task_name": f"{attr.title()} Rating", "task_description": f"Rate the {attr} of the text from 1 to 5."},
+            {
+                "task_name": "Review Comparison",
+                "task_description": "Decide which is more positive, Review 1 or Review 2.",
+            },
+        ]
+        return "ideas", "```json\n" + json.dumps(ideas, indent=1) + "\n```"
+    if prompt.startswith("Rewrite the following task"):
+        name = re.search(r"Task name: (.+)", prompt).group(1)
+        if "Rating" in name and _h(name) % 3 == 0:
+            return "tasks", "Sure, here is the rewritten task, it is great."  # malformed on purpose
+        if "Comparison" in name:
+            desc = "Compare Review 1 and Review 2 and say which is more positive."
+            return "tasks", f"Task Name: {name}\nTask Description: {desc}\nOutput Format: 1 or 2"
+        if "Rating" in name:
+            return "tasks", (
+                f"Task Name: {name}\nTask Type: rating\nTask Description: Rate it on a scale from 1 to 5 for the text.\n"
+                "Labels: none\nOutput Format: an integer from 1 to 5\nTask Examples:\n"
+                "Input: I am so angry right now.\nOutput: 5\nInput: It was fine.\nOutput: 2"
+            )
+        return "tasks", (
+            f"Task Name: {name}\nTask Type: classification\nTask Description: Classify the text into one label.\n"
+            "Labels: positive, negative\nOutput Format: one label\nTask Examples:\n"
+            "Input: Loved it!\nOutput: positive\nInput: Awful service.\nOutput: negative"
+        )
+    if prompt.startswith("Generate"):
+        refs = prompt.split("Reference Texts:", 1)[1]
+        n = _h(refs)
+        if "Allowed labels" in prompt:
+            return "demos", (
+                f"Input: A style copy number {n % 1000}, truly great.\nOutput: positive\n\n"
+                f"Input: Another one, {n % 997}, quite bad.\nOutput: {'negative' if n % 2 else 'unsure'}"
+            )
+        return "demos", f"Input: Text {n % 1000} about things.\nOutput: 3\nInput: Text {n % 991} again.\nOutput: 4"
+    return "other", "I do not understand."
+
+
+class ScriptedLLM:
+    """``with ScriptedLLM() as llm: llm.url`` — counts requests per kind in ``llm.requests``."""
+
+    def __init__(self):
+        self.requests: Counter = Counter()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ScriptedLLM:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self):
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._send(200, {"status": "ok"})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                prompt = body["messages"][-1]["content"]
+                kind, text = answer(prompt)
+                with owner._lock:
+                    owner.requests[kind] += 1
+                self._send(
+                    200,
+                    {
+                        "id": "chatcmpl-scripted",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": body.get("model", "dummy"),
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                        ],
+                        "usage": {
+                            "prompt_tokens": len(prompt.split()),
+                            "completion_tokens": len(text.split()),
+                            "total_tokens": len(prompt.split()) + len(text.split()),
+                        },  # fmt: skip
+                    },
+                )
+
+        return Handler

@@ -1,0 +1,201 @@
+"""The whole construct stage against a real HTTP endpoint: every dataset, rejections, resumption, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from scripted_llm import ScriptedLLM
+
+from compeff_hf.construct.config import ConstructConfig
+from compeff_hf.construct.pipeline import main, sample_balanced, sample_texts_path
+from compeff_hf.data import load_rows, read_jsonl
+from compeff_hf.errors import CompEffError
+
+pytestmark = pytest.mark.slow
+
+
+def _config(out: Path, url: str, **overrides) -> ConstructConfig:
+    values = {
+        "output_dir": str(out),
+        "endpoint_url": url,
+        "max_texts": 21,
+        "min_attribute_count": 2,
+        "ap_preference_percentile": 10.0,
+        "analysis_prompts_per_perspective": 3,
+        "tasks_per_perspective": 3,
+        "demo_requests_per_task": 2,
+        "max_perspectives": 3,
+        "min_tasks_per_perspective": 2,
+        "instructions_per_text": 2,
+        "k_demos": 2,
+        "max_concurrency": 4,
+    }
+    values.update(overrides)
+    return ConstructConfig(**values)
+
+
+def _ds(out: Path, name: str) -> list[dict]:
+    return load_rows(out / name).to_list()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("construct")
+    with ScriptedLLM() as llm:
+        assert main(_config(out, llm.url)) == 0
+        requests = dict(llm.requests)
+    return out, requests
+
+
+def test_every_substage_dataset_has_content(finished_run):
+    out, requests = finished_run
+    summary = json.loads((out / "summary.json").read_text())
+    texts = _ds(out, "texts")
+    assert len(texts) == 21 and {t["domain"] for t in texts} == {
+        "product_review", "restaurant_review", "movie_review", "tweet", "political_tweet",
+    }  # fmt: skip
+    assert requests["attributes"] == 21
+    vocab = _ds(out, "attribute_vocabulary")
+    assert {"tone", "frustration", "anger", "humor"} <= {v["name"] for v in vocab}  # normalised names
+    persp = _ds(out, "perspectives")
+    assert any(len(p["members"]) > 1 for p in persp)
+    assert sum(p["selected"] for p in persp) == min(3, len(persp))
+    tasks = _ds(out, "tasks")
+    assert {t["source"] for t in tasks} >= {"generated"}
+    assert not any("Comparison" in t["task_name"] for t in tasks)  # two-text tasks dropped
+    demos = _ds(out, "demos")
+    assert demos and all(d["output"] in ("positive", "negative", "3", "4") for d in demos)
+    prompts = _ds(out, "analysis_prompts")
+    assert prompts and all(p["prompt"].split()[0] in ("Analyze", "What", "How") for p in prompts)
+    sub = summary["substages"]
+    assert sub["tasks"]["two_text_dropped"] >= 1
+    assert summary["llm"]["attributes"]["requests"] == 21
+    assert "attributes" in summary["prompts"]
+    card = (out / "README.md").read_text()
+    assert "config_name: perspectives" in card and "What sentiment-related attributes" in card
+
+
+def test_instructions_schema_and_formats(finished_run):
+    out, _ = finished_run
+    rows = _ds(out, "data")
+    assert len(rows) == 21 * 2
+    assert len({r["id"] for r in rows}) == len(rows)
+    tasks = {t["id"]: t for t in _ds(out, "tasks")}
+    persp = {p["id"] for p in _ds(out, "perspectives")}
+    for r in rows:
+        assert r["perspective_id"] in persp
+        (msg,) = r["messages"]
+        assert msg["role"] == "user" and r["text"] in msg["content"]
+        if r["instruction_type"] == "task":
+            assert r["task_id"] in tasks and r["task_name"] == tasks[r["task_id"]]["task_name"]
+            assert msg["content"].endswith(f"Input: {r['text']}\nOutput:")
+        else:
+            assert r["instruction_type"] == "analysis" and r["task_id"] is None and r["task_name"] == "analysis"
+            assert msg["content"].endswith(f"\n\nInput: {r['text']}")
+    assert {r["instruction_type"] for r in rows} == {"analysis", "task"}
+
+
+def test_rejected_rows_carry_reasons(finished_run):
+    out, _ = finished_run
+    rejected = _ds(out, "rejected")
+    by_stage = {r["substage"] for r in rejected}
+    assert {"attributes", "tasks", "demos"} <= by_stage
+    assert all(r["reason"] for r in rejected)
+    junk = [r for r in rejected if r["substage"] == "attributes"]
+    assert junk[0]["generation"].startswith("I am sorry") and junk[0]["kind"] == "parse"
+
+
+def test_finished_stage_is_skipped(finished_run):
+    out, _ = finished_run
+    before = (out / "summary.json").read_text()
+    with ScriptedLLM() as llm:
+        assert main(_config(out, llm.url)) == 0
+        assert sum(llm.requests.values()) == 0
+    assert (out / "summary.json").read_text() == before
+
+
+def test_interrupted_run_resumes_finished_substages_and_rows(finished_run, tmp_path):
+    import shutil
+
+    src, _ = finished_run
+    out = tmp_path / "run"
+    shutil.copytree(src, out, ignore=shutil.ignore_patterns(".lock"))
+    # Simulate a kill during attribute enumeration: the summary and every marker from "attributes" on are gone,
+    # and only the first 12 requests of that sub-stage reached the ledger.
+    (out / "summary.json").unlink()
+    marks = out / "_ledger" / "substages.jsonl"
+    marks.write_text(marks.read_text().splitlines()[0] + "\n")
+    ledger = out / "_ledger" / "llm_attributes.jsonl"
+    lines = ledger.read_text().splitlines()
+    ledger.write_text("\n".join(lines[:12]) + "\n" + lines[12][:20])  # plus a half-written line
+    with ScriptedLLM() as llm:
+        assert main(_config(out, llm.url)) == 0
+        assert dict(llm.requests) == {"attributes": 21 - 12}  # later sub-stages: same prompts, all in their ledgers
+    assert _ds(out, "data") == _ds(src, "data")
+    assert len(read_jsonl(ledger)) == 21
+
+
+def test_other_config_is_refused(finished_run):
+    out, _ = finished_run
+    with ScriptedLLM() as llm, pytest.raises(CompEffError, match="different construct config"):
+        main(_config(out, llm.url, k_demos=1))
+
+
+def test_no_frequent_attribute_is_a_clear_error(tmp_path):
+    with ScriptedLLM() as llm, pytest.raises(CompEffError, match="min_attribute_count"):
+        main(_config(tmp_path / "r", llm.url, max_texts=3, min_attribute_count=50))
+
+
+def test_fallback_seed_tasks_when_generator_gives_none(tmp_path):
+    with ScriptedLLM() as llm:
+        cfg = _config(tmp_path / "r", llm.url, tasks_per_perspective=0, min_tasks_per_perspective=3)
+        assert main(cfg) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["substages"]["tasks"]["seed_tasks"] >= 1
+    assert "seed" in {t["source"] for t in _ds(tmp_path / "r", "tasks")}
+
+
+def test_bad_input_names_the_column(tmp_path):
+    path = tmp_path / "texts.jsonl"
+    path.write_text('{"body": "hello there friends"}\n')
+    with pytest.raises(CompEffError, match=r"missing column\(s\) \['text'\]"):
+        main(_config(tmp_path / "r", "http://127.0.0.1:9", input=str(path)))
+
+
+def test_sample_texts_and_balanced_sampling():
+    rows = [json.loads(line) for line in sample_texts_path().read_text().splitlines()]
+    assert len(rows) >= 200 and len({r["text"] for r in rows}) == len(rows)
+    tagged = [{"id": str(i), "domain": r["domain"]} for i, r in enumerate(rows)]
+    picked = sample_balanced(tagged, 10, seed=1)
+    assert len(picked) == 10 and all(sum(p["domain"] == d for p in picked) == 2 for d in {r["domain"] for r in rows})
+    assert picked == sample_balanced(tagged, 10, seed=1)
+
+
+@pytest.mark.parametrize("recipe", ["quickstart", "paper"])
+def test_recipes_parse(recipe):
+    from compeff_hf.configs import parse_recipe
+
+    root = Path(__file__).resolve().parents[2]
+    (cfg,) = parse_recipe([ConstructConfig], ["--config", str(root / "recipes" / recipe / "construct.yaml")])
+    assert cfg.output_dir == f"runs/{recipe}/construct"
+    assert cfg.min_attribute_count == (2 if recipe == "quickstart" else 10)
+
+
+def test_cli_prints_summary_of_finished_run(finished_run, capsys):
+    from compeff_hf.cli import main as cli
+
+    out, _ = finished_run
+    with ScriptedLLM() as llm:
+        flags = {k: v for k, v in _config(out, llm.url).__dict__.items() if v is not None}
+        args = ["construct"]
+        for key, value in flags.items():
+            if isinstance(value, list):
+                args += [f"--{key}", *value]
+            elif key in ("model", "api_key_env", "seed") or not isinstance(value, bool) or value:
+                args += [f"--{key}", str(value)]
+        assert cli(args) == 0
+        assert sum(llm.requests.values()) == 0
+    printed = capsys.readouterr().out
+    assert "construct: 42 instructions" in printed and "perspectives" in printed

@@ -1,0 +1,138 @@
+"""Parsers on malformed, truncated and adversarial outputs; prompts and the demo draw."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from compeff_hf.evaluation.parsers import NOT_FOUND, extract_answer, load_json_list, parse_tuples
+from compeff_hf.evaluation.prompts import build_prompt, draw_demos, gold_answer
+from compeff_hf.evaluation.tasks import TASKS, select_tasks
+
+ATSA, ACSA, ASQP, SSA = (TASKS[n] for n in ("atsa_rest16", "acsa_rest16", "asqp_rest16", "opener"))
+SENT = "The pasta was cold but the wine was great."
+
+
+def _decoded(answer: str, k: int = 2) -> str:
+    demos = "".join(f'Sentence: d{i}\nOutput: [{{"aspect_term": "x", "sentiment": "positive"}}]\n\n' for i in range(k))
+    return f"Instruction\n\n{demos}Sentence: {SENT}\nOutput:{answer}"
+
+
+def test_extract_takes_the_k_plus_first_block_and_ignores_what_follows():
+    text = _decoded(' [{"aspect_term": "pasta", "sentiment": "negative"}]\n\nSentence: more\nOutput: [{"a": 1}]')
+    assert extract_answer(text, 2) == '[{"aspect_term": "pasta", "sentiment": "negative"}]'
+
+
+def test_extract_truncated_output_is_closed_after_the_last_object():
+    text = _decoded(' [{"aspect_term": "pasta", "sentiment": "negative"}, {"aspect_term": "wi')
+    answer = extract_answer(text, 2)
+    assert answer == '[{"aspect_term": "pasta", "sentiment": "negative"}]'
+    assert parse_tuples(ATSA, answer, SENT) == [("pasta", "negative")]
+
+
+def test_extract_without_any_answer():
+    assert extract_answer(_decoded(" I do not know"), 2) == NOT_FOUND
+    assert parse_tuples(ATSA, NOT_FOUND, SENT) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "null", "42", '{"aspect_term": "pasta"}', "[[[[", "]" * 5 + "[", '"[1, 2]"', "[" * 5000 + "]" * 5000],
+)
+def test_malformed_json_never_raises(text):
+    assert isinstance(load_json_list(text), list)
+    for task in (ATSA, ACSA, ASQP, SSA):
+        assert isinstance(parse_tuples(task, text, SENT), list)
+
+
+def test_json_inside_prose_is_recovered():
+    text = 'Sure! ```json\n[{"aspect_term": "wine", "sentiment": "positive"}]\n``` Hope this helps.'
+    assert parse_tuples(ATSA, text, SENT) == [("wine", "positive")]
+
+
+def test_atsa_invalid_items_count_as_false_positives():
+    text = (
+        '[{"aspect_term": " pasta ", "sentiment": "negative"}, {"aspect_term": "pizza", "sentiment": "negative"},'
+        ' {"aspect_term": "wine", "sentiment": "great"}, {"aspect_term": 3, "sentiment": "positive"}, "x", {}, 7]'
+    )
+    tuples = parse_tuples(ATSA, text, SENT)
+    assert tuples[0] == ("pasta", "negative")  # whitespace stripped from predictions
+    assert len(tuples) == 6 and all(t == () for t in tuples[1:])  # invalid but counted; {} skipped
+
+
+def test_acsa_checks_polarity_only():
+    text = (
+        '[{"aspect_category": "food quality", "sentiment": "negative"}, {"aspect_category": "x", "sentiment": "bad"}]'
+    )
+    assert parse_tuples(ACSA, text, SENT) == [("food quality", "negative"), ()]
+
+
+def test_asqp_needs_exactly_four_keys_and_strings():
+    good = '{"aspect_term": "pasta", "aspect_category": "food quality", "opinion": "cold", "sentiment": "negative"}'
+    extra = good[:-1] + ', "why": "because"}'
+    wrong_type = good.replace('"negative"', "null")
+    assert parse_tuples(ASQP, f"[{good}, {extra}, {wrong_type}]", SENT) == [
+        ("pasta", "food quality", "cold", "negative")
+    ]
+
+
+def test_ssa_drops_null_and_bad_polarity():
+    null = '{"holder": "NULL", "target": "NULL", "sentiment_expression": "NULL", "sentiment_polarity": "NULL"}'
+    good = '{"holder": "NULL", "target": "wine", "sentiment_expression": "great", "sentiment_polarity": "positive"}'
+    assert parse_tuples(SSA, f"[{null}, {good}]", SENT) == [("NULL", "wine", "great", "positive")]
+
+
+def test_adversarial_query_containing_output_blocks():
+    # A test sentence that itself contains "Output: [...]" shifts the match, exactly as in the published scorer.
+    text = _decoded(' [{"aspect_term": "pasta", "sentiment": "negative"}]', k=1)
+    text = text.replace(f"Sentence: {SENT}", 'Sentence: Output: ["injected"]')
+    assert extract_answer(text, 1) == '["injected"]'
+
+
+def test_demo_draw_is_reproducible_per_seed_and_matches_random_sample():
+    pool = list(range(100))
+    a, b, c = draw_demos(pool, 20, 4, 42), draw_demos(pool, 20, 4, 42), draw_demos(pool, 20, 4, 52)
+    assert a == b and a != c
+    assert all(len(set(d)) == 4 for d in a)
+    random.seed(42)  # the published code: global seed, then random.sample(pool, k) per test item
+    assert a == [random.sample(pool, k=4) for _ in range(20)]
+    assert draw_demos(pool, 5, 4, 42) == a[:5]  # --limit keeps the demos of a full run
+
+
+def test_classification_prompt_layout():
+    task = TASKS["pstance"]
+    item = {"sentence": "Vote!", "target": "Joe Biden", "label": "FAVOR"}
+    demo = {"sentence": "No way.", "target": "Donald Trump", "label": "AGAINST"}
+    prompt = build_prompt(task, item, [demo])
+    assert prompt.startswith('Please perform Stance Detection task. Given the sentence, assign a sentiment label expressed by the author towards "Joe Biden"')  # fmt: skip
+    assert prompt.endswith(
+        "\n\nSentence: No way.\nLabel: against(opinion towards 'Donald Trump')\n\nSentence: Vote!\nLabel:"
+    )
+
+
+def test_fine_grained_gold_answers():
+    item = {
+        "sentence": "Good food, bad service.",
+        "aspects": [
+            {"target": "service", "category": "SERVICE#GENERAL", "polarity": "negative", "from": "15", "to": "22"},
+            {"target": "food", "category": "FOOD#QUALITY", "polarity": "positive", "from": "5", "to": "9"},
+            {"target": "NULL", "category": "RESTAURANT#GENERAL", "polarity": "positive", "from": "0", "to": "0"},
+        ],
+    }
+    # Offsets compare as strings, as upstream: "15" < "5".
+    assert gold_answer(ATSA, item) == (
+        '[\n  {\n    "aspect_term": "service",\n    "sentiment": "negative"\n  },\n'
+        '  {\n    "aspect_term": "food",\n    "sentiment": "positive"\n  }\n]'
+    )
+    assert '"aspect_category": "restaurant general"' in gold_answer(ACSA, item)
+    assert gold_answer(SSA, {"sentence": "x", "opinions": []}).count('"NULL"') == 4
+
+
+def test_select_tasks():
+    assert [t.name for t in select_tasks(["fsa"])] == ["atsa_rest16", "acsa_rest16", "asqp_rest16", "opener"]
+    assert len(select_tasks(None)) == 12
+    from compeff_hf.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="unknown SentiBench dataset 'imbd'"):
+        select_tasks(["imbd"])

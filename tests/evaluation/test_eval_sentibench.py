@@ -1,0 +1,101 @@
+"""A small real run on a tiny model: batched inference equals one-at-a-time, the CLI bundle, resume."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from compeff_hf.evaluation.config import EvalConfig
+
+pytestmark = pytest.mark.slow
+
+
+def _runner(path, batch_size=4):
+    from compeff_hf.evaluation.runner import InferenceRunner
+    from compeff_hf.models import load_causal_lm, load_tokenizer
+
+    return InferenceRunner(load_causal_lm(str(path), dtype="float32"), load_tokenizer(str(path)), batch_size)
+
+
+def test_batched_classification_equals_one_at_a_time(tiny_gemma):
+    import torch
+
+    from compeff_hf.evaluation.runner import label_token_ids
+
+    runner = _runner(tiny_gemma)
+    prompts = ["Sentence: good\nLabel:", "Sentence: a much longer sentence about the food\nLabel:", "x"]
+    ids = label_token_ids(runner.tokenizer, (" negative", " positive", " neutral"))
+    best, scores = runner.classify(prompts, ids)
+    for prompt, b, s in zip(prompts, best, scores, strict=True):
+        enc = runner.tokenizer(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            logits = runner.model(**enc).logits[0, -1, ids]
+        assert b == int(logits.argmax())
+        assert s == pytest.approx(logits.tolist(), abs=1e-4)
+
+
+def test_batched_generation_equals_one_at_a_time(tiny_gemma):
+    import torch
+
+    runner = _runner(tiny_gemma)
+    prompts = [
+        "Sentence: a\nOutput: [1]\n\nSentence: b\nOutput:",
+        "Sentence: longer text here\nOutput: [2]\n\nSentence: c\nOutput:",
+    ]
+    texts = runner.generate(prompts, max_new_tokens=12, k_shot=1)
+    for prompt, text in zip(prompts, texts, strict=True):
+        enc = runner.tokenizer(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            out = runner.model.generate(**enc, max_new_tokens=12, do_sample=False)
+        alone = runner.tokenizer.decode(out[0], skip_special_tokens=True)
+        assert alone.startswith(text) or text.startswith(alone)
+
+
+def test_cli_run_writes_bundle_and_resumes(tiny_gemma, sentibench_dir, tmp_path):
+    from compeff_hf.cli import main
+
+    out = tmp_path / "eval"
+    args = ["eval", "--model", str(tiny_gemma), "--data_dir", str(sentibench_dir), "--datasets", "sst2", "opener"]
+    args += ["--limit", "3", "--seeds", "42", "52", "--max_new_tokens", "8", "--output_dir", str(out)]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["scores"]["datasets"]) == {"sst2", "opener"}
+    assert results["protocol"]["seeds"] == [42, 52] and results["n_items"] == {"sst2": 3, "opener": 3}
+    assert "weights_sha256" in results["model_revision"] and results["versions"]["transformers"]
+    assert "| BSA | SST-2 | macro-F1 |" in (out / "results.md").read_text()
+    entries = json.loads((out / "model_index.json").read_text())
+    assert entries[-1]["dataset_config"] == "average"
+    ledger = (out / "_ledger" / "predictions.jsonl").read_text().splitlines()
+    assert len(ledger) == 12
+    # A killed run: drop the summary and half the ledger; the rerun redoes only the missing rows.
+    (out / "summary.json").unlink()
+    (out / "_ledger" / "predictions.jsonl").write_text("\n".join(ledger[:6]) + "\n")
+    assert main(args) == 0
+    again = (out / "_ledger" / "predictions.jsonl").read_text().splitlines()
+    assert len(again) == 12 and again[:6] == ledger[:6]
+    assert json.loads((out / "results.json").read_text())["scores"] == results["scores"]
+
+
+def test_model_index_results_are_eval_results():
+    from huggingface_hub import EvalResult
+
+    from compeff_hf.evaluation import model_index_results
+
+    results = {
+        "protocol": {"k_shot": 4, "seeds": [42]},
+        "scores": {
+            "datasets": {"sst2": {"group": "bsa", "metric": "macro-F1", "mean": 81.234, "std": 0.0}},
+            "groups": {},
+            "average": 81.234,
+            "n_datasets": 1,
+        },
+    }
+    entries = model_index_results(results)
+    assert all(isinstance(e, EvalResult) for e in entries)
+    assert entries[0].metric_value == 81.23 and entries[0].dataset_config == "sst2"
+
+
+def test_config_defaults_follow_the_published_protocol():
+    config = EvalConfig()
+    assert config.seeds == [42, 52, 62] and config.k_shot == 4 and config.chat_template is False

@@ -1,0 +1,177 @@
+"""The rank-based score and its batched computation, on a tiny real model."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from compeff_hf.filter import scores as scores_mod
+from compeff_hf.filter.scores import (
+    Encoded,
+    TokenScorer,
+    aggregate,
+    encode_response_only,
+    encode_row,
+    make_batches,
+    raw_instruction,
+    token_rank_scores,
+)
+
+RESPONSES = [
+    "positive",
+    "The review praises the food but criticises the wait, so the overall sentiment is mixed.",
+    '[{"aspect_term": "pasta", "sentiment": "negative"}]',
+    "joy",
+    "Terrible product. It broke after two days and customer service never answered my emails. " * 3,
+]
+
+
+@pytest.fixture(scope="module")
+def model_and_tokenizer(tiny_gemma):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gemma), dtype=torch.float32)
+    return model.eval(), AutoTokenizer.from_pretrained(str(tiny_gemma))
+
+
+def reference_token_stats(model, ids: list[int], start: int, top_p: float = 0.95):
+    """The definition, written plainly: full softmax, full sort, rank = position of the target in the sort."""
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits[0].float()
+    out = []
+    for pos in range(start - 1, len(ids) - 1):
+        probs = torch.softmax(logits[pos], -1)
+        sorted_probs, order = torch.sort(probs, descending=True)
+        n = int((torch.cumsum(sorted_probs, 0) < top_p).sum()) + 1
+        r = int((order == ids[pos + 1]).nonzero()[0, 0])
+        out.append((r, n, float(-torch.log_softmax(logits[pos], -1)[ids[pos + 1]])))
+    return out
+
+
+def test_token_rank_scores_hand_computed():
+    # rank 0 (top-1) -> 0; 2 of 4 -> 0.5; rank 5 of a 5-token nucleus is outside it -> 1.0; 1 of 10 -> 0.1
+    assert token_rank_scores([0, 2, 5, 1], [3, 4, 5, 10]) == [0.0, 0.5, 1.0, 0.1]
+    agg = aggregate([0, 2, 5, 1], [3, 4, 5, 10], [0.1, 0.2, 0.3, 0.4])
+    assert agg["rank_score"] == pytest.approx((0.5 + 1.0 + 0.1) / 3)  # top-1 tokens left out (official code)
+    assert agg["rank_score_all"] == pytest.approx((0.0 + 0.5 + 1.0 + 0.1) / 4)  # top-1 tokens count as 0
+    assert agg["ppl"] == pytest.approx(math.exp(0.25))
+    assert aggregate([0, 0], [4, 7], [0.0, 0.0])["rank_score"] == 0.0  # all top-1: 0, as in the official code
+    assert math.isnan(aggregate([], [], [])["rank_score"])
+
+
+def test_nucleus_size_hand_computed(model_and_tokenizer, monkeypatch):
+    model, tok = model_and_tokenizer
+    scorer = TokenScorer(model, top_p=0.9)
+    probs = torch.tensor([[0.05, 0.5, 0.15, 0.3], [0.97, 0.01, 0.01, 0.01], [0.25, 0.25, 0.25, 0.25]])
+    # cumsums: [.5, .8, .95, 1] -> 3 tokens; [.97, ...] -> 1 token; [.25, .5, .75, 1] -> 4 tokens
+    assert scorer._nucleus_sizes(probs).tolist() == [3, 1, 4]
+    monkeypatch.setattr(scores_mod, "NUCLEUS_TOPK", 1)  # force the widening path: topk(1) covers only row 2
+    assert scorer._nucleus_sizes(probs).tolist() == [3, 1, 4]
+
+
+def test_rank_score_designed_example(model_and_tokenizer):
+    """Response tokens chosen to be the model's top-1, outside the nucleus, and mid-nucleus; checked by hand."""
+    model, tok = model_and_tokenizer
+    ids = tok("Rate the intensity from 1 to 5.")["input_ids"]
+    start = len(ids)
+    kinds = ["top1", "outside", "mid", "top1", "outside"]
+    for kind in kinds:
+        with torch.no_grad():
+            probs = torch.softmax(model(input_ids=torch.tensor([ids])).logits[0, -1].float(), -1)
+        order = torch.argsort(probs, descending=True)
+        n = int((torch.cumsum(probs[order], 0) < 0.95).sum()) + 1
+        pick = {"top1": 0, "outside": len(order) - 1, "mid": n // 2}[kind]
+        ids.append(int(order[pick]))
+    expected = reference_token_stats(model, ids, start)
+    ranks = [r for r, _, _ in expected]
+    assert ranks[0] == 0 and ranks[3] == 0
+    assert ranks[1] >= expected[1][1] and ranks[4] >= expected[4][1]  # outside the nucleus
+    assert 0 < ranks[2] < expected[2][1]
+    per_token = [0.0, 1.0, ranks[2] / expected[2][1], 0.0, 1.0]
+    want_non_top1 = (1.0 + per_token[2] + 1.0) / 3
+    want_all = sum(per_token) / 5
+
+    scorer = TokenScorer(model, top_p=0.95, pad_token_id=tok.pad_token_id)
+    stats = scorer.token_stats([Encoded(ids, start)])[0]
+    assert stats["rank"] == ranks
+    assert stats["nucleus"] == [n for _, n, _ in expected]
+    got = scorer.score([Encoded(ids, start)])[0]
+    assert got["rank_score"] == pytest.approx(want_non_top1, abs=1e-6)
+    assert got["rank_score_all"] == pytest.approx(want_all, abs=1e-6)
+    assert got["ppl"] == pytest.approx(math.exp(sum(x for _, _, x in expected) / 5), rel=1e-4)
+
+
+def _encoded_rows(tok, formatting="raw"):
+    rows = []
+    for i, response in enumerate(RESPONSES * 4):
+        instruction = f"Please analyze the sentiment of this text.{' Be brief.' * (i % 5)}\n\nInput: review {i}"
+        rows.append(encode_row(tok, instruction, response, formatting=formatting, max_length=2048))
+    return rows
+
+
+def test_scores_match_reference_on_realistic_rows(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    encoded = _encoded_rows(tok)[:6]
+    scorer = TokenScorer(model, batch_size=4, chunk_tokens=7, pad_token_id=tok.pad_token_id)
+    for e, stats in zip(encoded, scorer.token_stats(encoded), strict=True):
+        ref = reference_token_stats(model, e.input_ids, e.response_start)
+        assert stats["rank"] == [r for r, _, _ in ref]
+        assert stats["nucleus"] == [n for _, n, _ in ref]
+        assert stats["nll"] == pytest.approx([x for _, _, x in ref], abs=1e-4)
+
+
+def test_batching_invariance_fp32(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    encoded = _encoded_rows(tok)
+    assert len({len(e.input_ids) for e in encoded}) > 5  # padding really happens
+    one = TokenScorer(model, batch_size=1, pad_token_id=tok.pad_token_id).score(encoded)
+    many = TokenScorer(model, batch_size=16, chunk_tokens=5, pad_token_id=tok.pad_token_id).score(encoded)
+    for a, b in zip(one, many, strict=True):
+        assert abs(a["rank_score"] - b["rank_score"]) <= 1e-5
+        assert abs(a["rank_score_all"] - b["rank_score_all"]) <= 1e-5
+        assert a["ppl"] == pytest.approx(b["ppl"], rel=1e-5)
+        assert a["n_response_tokens"] == b["n_response_tokens"]
+
+
+def test_bf16_body_keeps_float32_logits(tiny_gemma, model_and_tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    _, tok = model_and_tokenizer
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gemma), dtype=torch.bfloat16)
+    scorer = TokenScorer(model, pad_token_id=tok.pad_token_id)
+    assert scorer.head_weight.dtype == torch.float32
+    out = scorer.score(_encoded_rows(tok)[:4])
+    assert all(0.0 <= r["rank_score"] <= 1.0 and r["ppl"] > 1.0 for r in out)
+
+
+def test_encode_raw_marks_the_response(model_and_tokenizer):
+    _, tok = model_and_tokenizer
+    e = encode_row(tok, "  Classify.\nInput: great!\nOutput: ", "positive", formatting="raw")
+    assert raw_instruction("  Classify.\nInput: great!\nOutput: ") == "Classify.\nInput:great!\nOutput:"
+    assert e.input_ids[0] == tok.bos_token_id
+    assert tok.decode(e.input_ids[e.response_start :]).endswith("positive")
+    assert "Classify" not in tok.decode(e.input_ids[e.response_start :])
+
+
+def test_encode_chat_uses_template_and_truncates(model_and_tokenizer):
+    _, tok = model_and_tokenizer
+    messages = [{"role": "user", "content": "How does this text feel?"}, {"role": "assistant", "content": "x"}]
+    e = encode_row(tok, "How does this text feel?", "It feels warm.", messages, formatting="chat")
+    prompt = tok.decode(e.input_ids[: e.response_start])
+    assert "<start_of_turn>" in prompt and prompt.count("<start_of_turn>") == 2  # user turn + generation prompt
+    assert tok.decode(e.input_ids[e.response_start :]) == "It feels warm."
+    short = encode_row(tok, "How does this text feel?", "It feels warm. " * 50, formatting="raw", max_length=20)
+    assert short.truncated and len(short.input_ids) == 20
+    alone = encode_response_only(tok, "It feels warm.")
+    assert alone.response_start == 1 and tok.decode(alone.input_ids[1:]) == "It feels warm."
+
+
+def test_make_batches_respects_both_caps():
+    lengths = [5, 100, 7, 50, 3, 100, 9]
+    batches = make_batches(lengths, batch_size=3, max_batch_tokens=200)
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    for b in batches:
+        assert len(b) <= 3 and (len(b) == 1 or max(lengths[i] for i in b) * len(b) <= 200)
+    assert batches[0] == [1, 5]  # longest first

@@ -1,0 +1,168 @@
+"""A real HTTP server on 127.0.0.1 that speaks the Messages API and misbehaves on a seeded schedule.
+
+Each attempt at a request is answered, depending on a seeded draw keyed by (request content, attempt number), with:
+a valid completion, HTTP 500, HTTP 429 or 503 with ``Retry-After``, a response slower than the client's timeout, or
+a malformed body. The schedule depends only on the content and attempt, so a run is reproducible whatever the
+order in which concurrent requests arrive. Completions are synthesised (the reply echoes the last user message), or,
+with ``upstream``, forwarded to a real server (a fault-injecting proxy).
+
+Every request is logged (content key, fault, headers) so tests can check what was sent and how often.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FAULTS = ("ok", "400", "500", "429", "503", "slow", "malformed")
+
+
+@dataclass
+class Schedule:
+    seed: int = 0
+    fault_rate: float = 0.0  # probability that an attempt gets a fault instead of an answer
+    kinds: tuple[str, ...] = ("500", "429", "503", "slow", "malformed")
+    retry_after: str = "0.05"
+    slow_s: float = 1.0  # how long a "slow" answer takes (set it past the client's timeout)
+    delay_s: float = 0.0  # latency of every good answer
+
+    def fault(self, key: str, attempt: int) -> str:
+        if self.fault_rate <= 0:
+            return "ok"
+        rng = random.Random(f"{self.seed}:{key}:{attempt}")
+        return rng.choice(self.kinds) if rng.random() < self.fault_rate else "ok"
+
+
+def content_key(messages: Any) -> str:
+    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class RequestLog:
+    entries: list[dict] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, **entry: Any) -> None:
+        with self.lock:
+            entry["t"] = time.monotonic()
+            self.entries.append(entry)
+
+    def keys(self, fault: str | None = None) -> Counter:
+        with self.lock:
+            return Counter(e["key"] for e in self.entries if fault is None or e["fault"] == fault)
+
+
+class FaultyServer:
+    """``with FaultyServer(Schedule(...)) as server: server.url``; ``server.schedule`` may be changed between runs."""
+
+    def __init__(self, schedule: Schedule | None = None, upstream: str | None = None):
+        self.schedule = schedule or Schedule()
+        self.upstream = upstream
+        self.log = RequestLog()
+        self._attempts: Counter = Counter()
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultyServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def reset_log(self) -> None:
+        self.log = RequestLog()
+
+    def _next_attempt(self, key: str) -> int:
+        with self._lock:
+            self._attempts[key] += 1
+            return self._attempts[key]
+
+    def _answer(self, body: dict) -> dict:
+        if self.upstream:
+            import httpx
+
+            return httpx.post(self.upstream + "/v1/chat/completions", json=body, timeout=300).json()
+        last = body["messages"][-1]["content"]
+        text = f"echo: {last}"
+        return {
+            "id": "chatcmpl-faulty",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "dummy"),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {"prompt_tokens": len(last.split()), "completion_tokens": len(text.split()), "total_tokens": 0},
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+            def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                if self.path in ("/health", "/v1/models"):
+                    self._send(200, b'{"object": "list", "data": []}')
+                else:
+                    self._send(404, b'{"error": "not found"}')
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                key = content_key(body.get("messages"))
+                attempt = server._next_attempt(key)
+                sched = server.schedule
+                fault = sched.fault(key, attempt)
+                server.log.add(
+                    key=key, attempt=attempt, fault=fault, auth=self.headers.get("Authorization"), body=body
+                )
+                try:
+                    if fault == "400":
+                        self._send(400, b'{"error": "bad request", "error_type": "validation"}')
+                    elif fault == "500":
+                        self._send(500, b'{"error": "injected failure", "error_type": "generation"}')
+                    elif fault in ("429", "503"):
+                        self._send(int(fault), b'{"error": "overloaded"}', {"Retry-After": sched.retry_after})
+                    elif fault == "slow":
+                        time.sleep(sched.slow_s)
+                        self._send(200, json.dumps(server._answer(body)).encode())
+                    elif fault == "malformed":
+                        self._send(200, b'{"choices": [{"message": ')
+                    else:
+                        if sched.delay_s:
+                            time.sleep(sched.delay_s)
+                        self._send(200, json.dumps(server._answer(body)).encode())
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout): that is the point of "slow"
+
+        return Handler

@@ -1,0 +1,107 @@
+"""The client against real servers on 127.0.0.1: ids, ledger resume, duplicates, tokens, failure budget."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from faulty_server import FaultyServer, Schedule
+
+from compeff_hf.errors import EndpointError
+from compeff_hf.llm.client import ChatRequest, endpoint_for, request_id, run_chat_requests
+from compeff_hf.llm.config import EndpointArgs
+from compeff_hf.stage import Ledger
+
+
+def _requests(n: int) -> list[ChatRequest]:
+    return [ChatRequest([{"role": "user", "content": f"review {i}"}], meta={"row": i}) for i in range(n)]
+
+
+def _endpoint(url: str, **kw) -> EndpointArgs:
+    defaults = {"model": "m", "request_timeout_s": 5.0, "max_retries": 2, "retry_backoff_s": 0.01}
+    return EndpointArgs(endpoint_url=url, **{**defaults, **kw})
+
+
+def test_request_id_is_stable_and_depends_on_model_and_params():
+    req = ChatRequest([{"role": "user", "content": "hi"}], params={"temperature": 0.0})
+    ep = EndpointArgs(model="a")
+    assert request_id(req, ep) == request_id(
+        ChatRequest([{"content": "hi", "role": "user"}], {"temperature": 0.0}), ep
+    )
+    assert request_id(req, ep) != request_id(req, EndpointArgs(model="b"))
+    assert request_id(req, ep) != request_id(ChatRequest(req.messages, {"temperature": 0.5}), ep)
+    # meta is the caller's business, not part of what is asked
+    assert request_id(req, ep) == request_id(ChatRequest(req.messages, req.params, meta={"x": 1}), ep)
+    with pytest.raises(ValueError, match="unknown generation parameter"):
+        request_id(ChatRequest(req.messages, {"temprature": 1}), ep)
+
+
+def test_rows_are_aligned_duplicates_share_one_request_and_rerun_sends_nothing(tmp_path):
+    reqs = _requests(30) + _requests(5)  # the last 5 repeat the first 5
+    with FaultyServer() as server:
+        ep = _endpoint(server.url, max_concurrency=4)
+        ledger = Ledger(tmp_path / "l.jsonl")
+        rows = run_chat_requests(reqs, ep, ledger)
+        assert [r["output"] for r in rows] == [f"echo: {r.messages[0]['content']}" for r in reqs]
+        assert all(r["status"] == "ok" and r["attempts"] == 1 and r["completion_tokens"] for r in rows)
+        assert rows[30] is rows[0]
+        assert sum(server.log.keys().values()) == 30
+        assert [r["meta"]["row"] for r in rows[:30]] == list(range(30))
+        ledger.close()
+        server.reset_log()
+        again = run_chat_requests(reqs, ep, Ledger(tmp_path / "l.jsonl"))
+        assert server.log.entries == []
+        assert [r["id"] for r in again] == [r["id"] for r in rows]
+    lines = (tmp_path / "l.jsonl").read_text().splitlines()
+    assert len(lines) == 30 and len({json.loads(x)["id"] for x in lines}) == 30
+
+
+def test_api_token_is_sent_but_never_stored(tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_ENDPOINT_TOKEN", "s3cret-token-value")
+    with FaultyServer() as server:
+        ep = _endpoint(server.url, api_key_env="MY_ENDPOINT_TOKEN")
+        run_chat_requests(_requests(2), ep, Ledger(tmp_path / "l.jsonl"))
+        assert {e["auth"] for e in server.log.entries} == {"Bearer s3cret-token-value"}
+    assert "s3cret" not in (tmp_path / "l.jsonl").read_text()
+    assert "s3cret" not in repr(ep)
+
+
+def test_failure_budget_stops_the_run_and_keeps_finished_rows(tmp_path):
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=("500",))) as server:
+        ep = _endpoint(server.url, max_retries=0, max_failure_rate=0.2, max_concurrency=2)
+        ledger = Ledger(tmp_path / "l.jsonl")
+        with pytest.raises(EndpointError, match="failure budget"):
+            run_chat_requests(_requests(100), ep, ledger)
+        assert 20 <= len(ledger) < 100
+        assert all(r["status"] == "failed" and "HTTP 500" in r["error"] for r in ledger.rows())
+
+
+def test_server_errors_are_retried_client_errors_are_not(tmp_path):
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=("500",))) as server:
+        ep = _endpoint(server.url, max_retries=3, max_failure_rate=1.0)
+        rows = run_chat_requests(_requests(1), ep, Ledger(tmp_path / "a.jsonl"))
+        assert rows[0]["attempts"] == 4 and len(server.log.entries) == 4  # 1 + 3 retries
+        server.schedule = Schedule(fault_rate=1.0, kinds=("400",))
+        rows = run_chat_requests(_requests(2)[1:], ep, Ledger(tmp_path / "b.jsonl"))
+        assert rows[0]["attempts"] == 1 and "HTTP 400" in rows[0]["error"]
+
+
+def test_unreachable_endpoint_is_a_clear_error(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ep = _endpoint(f"http://127.0.0.1:{port}", max_retries=1)
+    with pytest.raises(EndpointError, match="unreachable"):
+        run_chat_requests(_requests(3), ep, Ledger(tmp_path / "l.jsonl"))
+    with pytest.raises(EndpointError, match="cannot reach"), endpoint_for(ep):
+        pass
+
+
+def test_retry_after_is_honoured(tmp_path):
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=("429",), retry_after="0.4")) as server:
+        ep = _endpoint(server.url, max_retries=1, retry_backoff_s=0.001, max_failure_rate=1.0)
+        rows = run_chat_requests(_requests(1), ep, Ledger(tmp_path / "l.jsonl"))
+        first, second = server.log.entries
+        assert second["t"] - first["t"] >= 0.4  # waited as told, not the 1 ms backoff
+        assert rows[0]["status"] == "failed" and "HTTP 429" in rows[0]["error"] and rows[0]["attempts"] == 2

