@@ -5,7 +5,10 @@ and the argmax of the first-step label logits for classification; ``generate(max
 stop rule, then the published extraction, for fine-grained tasks. Both see the same model, items, prompts and
 demos. Prints a final JSON line: {"speedup": ..., "identical_predictions": true|false, ...}.
 
-    python benchmarks/bench_eval.py --model gemma-3-270m --data_dir ../shared/sentibench --limit 8
+    python benchmarks/bench_eval.py --model gemma-3-270m --data_dir ../shared/sentibench --limit 8 --threads 1
+
+Both sides run in the same process, dtype and thread count, one after the other per dataset, so the ratio holds
+on a busy machine too (on an oversubscribed CPU pass ``--threads 1``: torch's OpenMP threads then stall each other).
 """
 
 from __future__ import annotations
@@ -44,20 +47,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="gemma-3-270m")
     parser.add_argument("--data_dir", default="../shared/sentibench")
-    parser.add_argument("--datasets", nargs="+", default=["sst2", "twitter", "atsa_rest16", "acsa_rest16"])
+    parser.add_argument("--datasets", nargs="+", default=None, help="Datasets or groups (default: all 12).")
     parser.add_argument("--limit", type=int, default=8)
-    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--dtype", default="auto", help="auto = the checkpoint's dtype (bfloat16 for gemma-3-270m).")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's).")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     config = EvalConfig(model=args.model, limit=args.limit, batch_size=args.batch_size)
     tasks = select_tasks(args.datasets)
     source = resolve_source(args.data_dir, tasks)
-    tokenizer, model = load_tokenizer(args.model), load_caus_lm(args.model)
+    tokenizer, model = load_tokenizer(args.model), load_causal_lm(args.model, dtype=args.dtype).eval()
     runner = InferenceRunner(model, tokenizer, args.batch_size)
     fast_s = slow_s = 0.0
     identical, per_task = True, {}
     for task in tasks:
         test, train = load_split(source, task, "test")[: args.limit], load_split(source, task, "train")
-        prompts = [r["prompt"] for r in build_rows(task, test, train, config, 42)]
+        prompts = [r["prompt"] for r in build_rows(task, test, train, config, args.seed)]
         t0 = time.perf_counter()
         if task.is_classification:
             ours = runner.classify(prompts, label_token_ids(tokenizer, task.verbalizers))[0]
@@ -81,14 +89,14 @@ def main() -> None:
                 "batched_s": round(fast_s, 1),
                 "baseline_s": round(slow_s, 1),
                 "items_per_dataset": args.limit,
+                "seed": args.seed,
+                "dtype": str(model.dtype),
+                "threads": torch.get_num_threads(),
+                "batch_size": args.batch_size,
                 "tasks": per_task,
             }
         )
     )
-
-
-def load_caus_lm(ref):
-    return load_causal_lm(ref).eval()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from .log import get_logger
 
 logger = get_logger(__name__)
 
-CONVERSION_FORMAT = 1  # bump when the converted folder's layout changes, so caches rebuild
+CONVERSION_FORMAT = 2  # bump when the converted folder changes; see _migrate for cheap in-place upgrades
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,33 @@ def ensure_builtin(name: str, dtype: str = "bfloat16") -> tuple[Path, bool]:
     marker = target / "compeff_hf_model.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
-        if marker.exists() and json.loads(marker.read_text()).get("format") == CONVERSION_FORMAT:
-            return target, False
+        if marker.exists():
+            info = json.loads(marker.read_text())
+            if info.get("format") == CONVERSION_FORMAT or _migrate(target, info):
+                return target, False
         _convert_builtin(spec, target, dtype)
         return target, True
+
+
+def _stop_token_ids(tokenizer: Any) -> list[int]:
+    """<eos>, <end_of_turn>, and <start_of_turn>: a base model often skips <end_of_turn> and opens a new turn."""
+    ids = [tokenizer.eos_token_id, *tokenizer.convert_tokens_to_ids(["<end_of_turn>", "<start_of_turn>"])]
+    return sorted({i for i in ids if i is not None and i != tokenizer.unk_token_id})
+
+
+def _migrate(target: Path, info: dict[str, Any]) -> bool:
+    """Upgrade an older converted folder in place when only small files changed; False means reconvert."""
+    if info.get("format") != 1:
+        return False
+    from transformers import AutoTokenizer, GenerationConfig
+
+    tokenizer = AutoTokenizer.from_pretrained(str(target))
+    generation = GenerationConfig.from_pretrained(str(target))
+    generation.eos_token_id = _stop_token_ids(tokenizer)
+    generation.save_pretrained(str(target))
+    info["format"] = CONVERSION_FORMAT
+    (target / "compeff_hf_model.json").write_text(json.dumps(info, indent=2))
+    return True
 
 
 def _convert_builtin(spec: BuiltinModel, target: Path, dtype: str) -> None:
@@ -110,10 +133,9 @@ def _convert_builtin(spec: BuiltinModel, target: Path, dtype: str) -> None:
         model.hf_quantizer.remove_quantization_config(model)
     model = model.to(getattr(torch, dtype))
     tokenizer.chat_template = chat_template(spec.template)
-    end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=[tokenizer.eos_token_id, end_of_turn],  # base model: stop at <eos> or at the end of a turn
+        eos_token_id=_stop_token_ids(tokenizer),
         pad_token_id=tokenizer.pad_token_id,
     )
     out = work / "model"

@@ -9,6 +9,7 @@ run repeats no finished work.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +86,7 @@ def _overrides(config: RunConfig, stage: str) -> list[str]:
         if not sep or not dot or target not in STAGE_ORDER:
             raise RecipeError(f"run recipe: override {item!r} must look like 'stage.field=value' with stage in {STAGE_ORDER}")
         if target == stage or (stage == "eval_base" and target == "eval"):
-            flags += [f"--{name}", value]
+            flags += [f"--{name}", *(shlex.split(value) or [""])]  # "eval.seeds=42 52" gives a list
     return flags
 
 

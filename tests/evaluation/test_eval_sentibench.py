@@ -99,3 +99,37 @@ def test_model_index_results_are_eval_results():
 def test_config_defaults_follow_the_published_protocol():
     config = EvalConfig()
     assert config.seeds == [42, 52, 62] and config.k_shot == 4 and config.chat_template is False
+
+
+def test_answer_complete_stops_rows_only_when_their_answer_block_closes(tiny_gemma):
+    import torch
+
+    from compeff_hf.evaluation.runner import AnswerComplete
+    from compeff_hf.models import load_tokenizer
+
+    tok = load_tokenizer(str(tiny_gemma))
+    texts = [
+        'Output: [1]\nOutput: [{"a": "b"}]',  # demo + complete answer, newest token closes it: stop
+        "Output: [1]\nOutput: [2, 3",  # answer still open: go on
+        "Output: [1]",  # only the demo's block is complete: go on
+    ]
+    rows = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[tok.pad_token_id] * (width - len(r)) + r for r in rows])  # left padding, as generate
+    stop = AnswerComplete(tok, [width - len(r) for r in rows], blocks=2)
+    assert stop(ids, None).tolist() == [True, False, False]
+    # a row whose newest token holds no "]" is not decoded at all, so it cannot stop
+    assert stop(ids[:, :-1], None).tolist() == [False, False, False]
+
+
+def test_batches_are_length_sorted_and_padding_aware(tiny_gemma):
+    runner = _runner(tiny_gemma, batch_size=3)
+    lengths = [940, 546, 1850, 1156, 672, 2209, 1196, 452]
+    batches = list(runner.batches(lengths, max_padding=0.15))
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 3
+        assert [lengths[i] for i in batch] == sorted((lengths[i] for i in batch), reverse=True)
+        width = lengths[batch[0]] * len(batch)
+        assert width <= 1.15 * sum(lengths[i] for i in batch)
+    assert [len(b) for b in runner.batches(lengths, extra=150)] == [3, 3, 2]  # generation: rows cap only

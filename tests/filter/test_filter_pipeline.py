@@ -13,6 +13,8 @@ from compeff_hf.errors import DataError
 from compeff_hf.filter.config import FilterConfig
 from compeff_hf.filter.pipeline import run
 
+pytestmark = pytest.mark.slow  # each test runs the stage on a tiny model (seconds)
+
 REVIEWS = [
     "The food was delicious and the staff were friendly.",
     "Terrible product, it broke after two days.",
@@ -76,7 +78,10 @@ def test_filter_end_to_end_via_cli(tmp_path, tiny_gemma, capsys):
     assert cli_main([*args, "--keep_ratio", "0.25", "--batch_size", "8"]) == 0  # batch size is volatile
 
 
-def test_resume_after_kill_does_not_rescore(tmp_path, tiny_gemma):
+def test_resume_after_kill_does_not_rescore(tmp_path, tiny_gemma, monkeypatch):
+    from compeff_hf.filter import pipeline
+
+    monkeypatch.setattr(pipeline, "BLOCK_ROWS", 5)  # several encode-and-score blocks
     data = _write(tmp_path / "teacher.jsonl", _rows(12))
     config = FilterConfig(input=str(data), scorer_model=str(tiny_gemma), output_dir=str(tmp_path / "f"), batch_size=2)
     first = run(config)

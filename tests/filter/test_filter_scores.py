@@ -175,3 +175,37 @@ def test_make_batches_respects_both_caps():
     for b in batches:
         assert len(b) <= 3 and (len(b) == 1 or max(lengths[i] for i in b) * len(b) <= 200)
     assert batches[0] == [1, 5]  # longest first
+
+
+@pytest.mark.parametrize("arch", ["qwen3", "llama"])
+def test_other_families_match_reference(tiny_model_factory, arch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = tiny_model_factory(arch)
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(str(path))
+    encoded = _encoded_rows(tok)[:3]
+    scorer = TokenScorer(model, batch_size=3, pad_token_id=tok.pad_token_id)
+    for e, stats in zip(encoded, scorer.token_stats(encoded), strict=True):
+        ref = reference_token_stats(model, e.input_ids, e.response_start)
+        assert stats["rank"] == [r for r, _, _ in ref] and stats["nucleus"] == [n for _, n, _ in ref]
+
+
+@pytest.mark.slow
+def test_embedded_gemma_270m_matches_reference(gemma_270m):
+    """The real scorer: Gemma-3-270M (262k-token vocabulary) agrees with the plain definition."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(str(gemma_270m), dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(str(gemma_270m))
+    encoded = [
+        encode_row(tok, "Classify the sentiment.\nInput: The pasta was cold.\nOutput: ", "negative"),
+        encode_row(tok, "Please analyze the tone.\n\nInput: What a day!", "The tone is excited and joyful."),
+    ]
+    scorer = TokenScorer(model, batch_size=2, pad_token_id=tok.pad_token_id)
+    got = scorer.score(encoded)
+    for e, g in zip(encoded, got, strict=True):
+        ref = reference_token_stats(model, e.input_ids, e.response_start)
+        want = aggregate([r for r, _, _ in ref], [n for _, n, _ in ref], [x for _, _, x in ref])
+        assert g["rank_score"] == pytest.approx(want["rank_score"], abs=1e-5)
+        assert g["rank_score_all"] == pytest.approx(want["rank_score_all"], abs=1e-5)

@@ -38,9 +38,11 @@ def vllm_url() -> str:
         venv = Path(os.environ.get("VLLM_VENV", REPO / ".venv-vllm"))
         if not (venv / ".installed").exists():
             _unavailable(f"no engine venv at {venv} (scripts/vllm_cpu.sh install) and COMPEFF_HF_VLLM_URL unset")
-        url = (venv / "run" / "url").read_text().strip() if (venv / "run" / "url").exists() else None
-        if not url:
-            _unavailable("the engine is installed but not started (scripts/vllm_cpu.sh start)")
+        state = venv / "run"
+        pid = int((state / "pid").read_text()) if (state / "pid").exists() else None
+        if pid is None or not Path(f"/proc/{pid}").exists():
+            _unavailable("the engine is installed but not running (scripts/vllm_cpu.sh start)")
+        url = (state / "url").read_text().strip()
     # The engine compiles for minutes at start-up: wait for it (it warms up while other tests run).
     setup_log = Path(os.environ.get("COMPEFF_HF_VLLM_SETUP_LOG", "/nonexistent"))
     deadline = time.monotonic() + float(os.environ.get("COMPEFF_HF_VLLM_WAIT_S", "1200"))

@@ -145,3 +145,15 @@ def test_stops_at_end_of_turn_tokens_stop_strings_and_per_row_budgets(engine):
     ]
     short, long = engine._generate_batch(jobs)
     assert len(short.token_ids) == 2 and len(long.token_ids) == 5 and short.finish_reason == "length"
+
+
+def test_endpoint_for_starts_and_stops_the_embedded_server(tiny_gemma):
+    from compeff_hf.llm.client import endpoint_for
+    from compeff_hf.llm.config import EndpointArgs
+
+    with endpoint_for(EndpointArgs(model=str(tiny_gemma), max_new_tokens=3)) as live:
+        assert live.endpoint_url.startswith("http://127.0.0.1:")
+        assert httpx.get(live.endpoint_url + "/health").status_code == 200
+        assert httpx.get(live.endpoint_url + "/info").json()["model_id"] == str(tiny_gemma)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(live.endpoint_url + "/health")

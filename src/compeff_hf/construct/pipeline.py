@@ -499,14 +499,14 @@ def sample_balanced(rows: list[dict], n: int | None, seed: int) -> list[dict]:
 def main(config: ConstructConfig) -> int:
     """Run (or resume, or skip) the construct stage; prints a one-screen summary."""
     stage = StageDir(config.resolved_output_dir(), config, stage="construct")
-    if stage.prepare(config.overwrite):
-        _print_summary(stage.summary() or {}, stage.root)
-        return 0
     try:
+        if stage.prepare(config.overwrite):
+            _print_summary(stage.summary() or {}, stage.root)
+            return 0
         result = ConstructRun(config, stage).run()
         summary = stage.finish(**result, prompts=prompts.templates())
     finally:
-        stage.release()
+        stage.release()  # also when prepare refuses the folder, so the lock never outlives the call
     _print_summary(summary, stage.root)
     return 0
 

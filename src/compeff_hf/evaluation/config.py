@@ -13,7 +13,7 @@ class EvalConfig(StageConfig):
     """SentiBench with the published protocol: raw 4-shot prompts, seeds 42/52/62, label logits or greedy JSON."""
 
     stage_name: ClassVar[str] = "eval"
-    volatile_fields: ClassVar[tuple[str, ...]] = ("batch_size", "max_batch_tokens", "device")
+    volatile_fields: ClassVar[tuple[str, ...]] = ("batch_size", "max_batch_tokens", "device", "threads")
 
     model: str = field(
         default="gemma-3-270m", metadata={"help": "Model to evaluate: Hub id, local folder, or gemma-3-270m."}
@@ -53,3 +53,7 @@ class EvalConfig(StageConfig):
         default=None, metadata={"help": "Attention kernel (upstream used 'eager' for Gemma-3); default: sdpa."}
     )
     device: str | None = field(default=None, metadata={"help": "cuda, cpu, ... Default: cuda when available."})
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "CPU threads for torch (torch.set_num_threads). 1 is much faster on an oversubscribed CPU."},
+    )

@@ -155,6 +155,10 @@ def evaluate_model(config: EvalConfig, stage: StageDir | None = None) -> dict[st
         data[task.name] = (test[: config.limit] if config.limit else test, train)
     path = resolve_model(config.model)
     device = config.device or default_device()
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
     tokenizer = load_tokenizer(config.model)
     kwargs = {"attn_implementation": config.attn_implementation} if config.attn_implementation else {}
     model = load_causal_lm(config.model, dtype=config.dtype, device=device, **kwargs)

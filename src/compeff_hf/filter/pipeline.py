@@ -109,20 +109,29 @@ def _device_and_dtype(config: FilterConfig) -> tuple[str, str]:
 def _score_with_model(
     config: FilterConfig, stage: StageDir, rows: list[Row], responses: list[str], model: Any, tokenizer: Any
 ) -> dict[str, dict[str, Any]]:
-    """Teacher-forced scores for every row, resuming from the 'scores' ledger."""
+    """Teacher-forced scores for every row, resuming from the 'scores' ledger.
+
+    Rows are encoded and scored in blocks of ``BLOCK_ROWS`` (length-sorted within a block), so token ids of a
+    large pool never sit in memory all at once.
+    """
     from .scores import TokenScorer
 
     ledger = stage.ledger("scores")
     todo = [i for i, r in enumerate(rows) if r.id not in ledger]
-    if todo:
-        scorer = TokenScorer(
-            model,
-            top_p=config.top_p,
-            batch_size=config.batch_size,
-            max_batch_tokens=config.max_batch_tokens,
-            chunk_tokens=config.chunk_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+    if not todo:
+        return {r.id: ledger.get(r.id) for r in rows}  # type: ignore[misc]
+    scorer = TokenScorer(
+        model,
+        top_p=config.top_p,
+        batch_size=config.batch_size,
+        max_batch_tokens=config.max_batch_tokens,
+        chunk_tokens=config.chunk_tokens,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    bar = progress(total=len(rows), desc="filter: scoring", unit="row", initial=len(rows) - len(todo))
+    clock = {"start": time.perf_counter(), "tokens": 0}
+    for offset in range(0, len(todo), BLOCK_ROWS):
+        block = todo[offset : offset + BLOCK_ROWS]
         encoded = [
             encode_row(
                 tokenizer,
@@ -132,32 +141,35 @@ def _score_with_model(
                 formatting=config.formatting,
                 max_length=config.max_length,
             )
-            for i in todo
+            for i in block
         ]
-        unconditional: list[Encoded] | None = None
+        unconditional = None
         if config.metric == "ifd":
-            unconditional = [encode_response_only(tokenizer, responses[i], max_length=config.max_length) for i in todo]
-        _run_scoring(scorer, encoded, unconditional, [rows[i].id for i in todo], ledger, len(rows))
+            unconditional = [
+                encode_response_only(tokenizer, responses[i], max_length=config.max_length) for i in block
+            ]
+        _score_block(scorer, encoded, unconditional, [rows[i].id for i in block], ledger, bar, clock)
+    bar.close()
     return {r.id: ledger.get(r.id) for r in rows}  # type: ignore[misc]
 
 
-def _run_scoring(
+BLOCK_ROWS = 4096
+
+
+def _score_block(
     scorer: Any,
     encoded: list[Encoded],
     unconditional: list[Encoded] | None,
     ids: list[str],
     ledger: Any,
-    total: int,
+    bar: Any,
+    clock: dict[str, float],
 ) -> None:
-    bar = progress(total=total, desc="filter: scoring", unit="row", initial=total - len(ids))
-    start, tokens = time.perf_counter(), 0
-    uncond_ppl: dict[int, float] = {}
-    if unconditional is not None:  # IFD's denominator first; it is cheap (responses only) and not persisted alone
-        for idx, stats in zip(range(len(unconditional)), scorer.score(unconditional), strict=True):
-            uncond_ppl[idx] = stats["ppl"]
+    uncond_ppl: list[float] = []
+    if unconditional is not None:  # IFD's denominator first: responses only, cheap, persisted with the row
+        uncond_ppl = [s["ppl"] for s in scorer.score(unconditional)]
 
     def on_batch(batch: list[int], stats: list[dict[str, Any]]) -> None:
-        nonlocal tokens
         records = []
         for i, s in zip(batch, stats, strict=True):
             record = {"id": ids[i], **s, "truncated": encoded[i].truncated}
@@ -165,13 +177,12 @@ def _run_scoring(
                 denominator = uncond_ppl[i]
                 record["ifd"] = s["ppl"] / denominator if denominator and not math.isnan(denominator) else math.nan
             records.append(record)
-            tokens += len(encoded[i].input_ids)
+            clock["tokens"] += len(encoded[i].input_ids)
         ledger.extend(records)
         bar.update(len(batch))
-        bar.set_postfix(tok_per_s=f"{tokens / max(1e-9, time.perf_counter() - start):.0f}")
+        bar.set_postfix(tok_per_s=f"{clock['tokens'] / max(1e-9, time.perf_counter() - clock['start']):.0f}")
 
     scorer.score(encoded, on_batch=on_batch)
-    bar.close()
 
 
 def _score_without_model(config: FilterConfig, rows: list[Row], responses: list[str]) -> dict[str, dict[str, Any]]:

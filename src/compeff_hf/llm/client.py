@@ -219,9 +219,7 @@ class _Run:
             except asyncio.QueueEmpty:
                 return
             row, failure = await self._send(client, rid, req)
-            if self.abort is not None:
-                return  # the run is stopping: leave this request for the rerun rather than mis-count it
-            self._record(row, failure)
+            self._record(row, failure)  # also when the run is stopping: a finished answer is never thrown away
 
     async def _send(self, client: Any, rid: str, req: ChatRequest) -> tuple[dict[str, Any], _Failure | None]:
         ep = self.endpoint
@@ -285,6 +283,8 @@ class _Run:
             failed=self.failed, req_s=f"{self.finished / elapsed:.2f}", tok_s=f"{self.tokens / elapsed:.1f}"
         )
         ep = self.endpoint
+        if self.abort is not None:
+            return
         if failure is not None and failure.unreachable and self.ok == 0:
             self.abort = f"endpoint {ep.endpoint_url} is unreachable ({failure.error})"
         elif self.finished >= _MIN_FINISHED_FOR_BUDGET and self.failed / self.finished > ep.max_failure_rate:
