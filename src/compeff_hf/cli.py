@@ -123,10 +123,18 @@ def _top_help() -> str:
     return "\n".join(lines)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C, so context managers stop embedded servers and ledgers flush.
+    raise KeyboardInterrupt
+
+
 def _prepare_environment() -> None:
     # Telemetry off; never HF_HUB_OFFLINE here: it also blocks InferenceClient calls to local endpoints.
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 def main(argv: list[str] | None = None) -> int:

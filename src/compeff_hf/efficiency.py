@@ -43,7 +43,7 @@ def _average(results_path: Path) -> float | None:
     if not results_path.exists():
         return None
     data = json.loads(results_path.read_text())
-    value = data.get("average")
+    value = data.get("scores", data).get("average")
     return float(value) if isinstance(value, (int, float)) else None
 
 

@@ -170,6 +170,7 @@ def _eval_scores(root: Path, stage: str) -> dict[str, float] | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text())
+    data = data.get("scores", data)  # results.json nests the scores under "scores"
     out: dict[str, float] = {}
     for name, entry in (data.get("datasets") or data.get("results") or {}).items():
         value = entry.get("mean") if isinstance(entry, dict) else entry

@@ -62,3 +62,13 @@ def test_vocabulary_rejects_sentences_and_symbols_with_reasons():
 def test_text_attribute_index():
     index = text_attribute_index(_pairs(["Tone", "Anger/Joy"]))
     assert index == {"t0": {"tone"}, "t1": {"anger", "joy"}}
+
+
+def test_seed_vocabulary_tops_up_only_what_is_missing():
+    from compeff_hf.construct.normalize import seed_vocabulary
+
+    existing = [{"name": "tone", "kept": True}, {"name": "irony", "kept": False}]
+    seeds = seed_vocabulary(existing, target=3, min_count=10)
+    assert [s["name"] for s in seeds] == ["emotional intensity", "overall sentiment"]  # "tone" is already there
+    assert all(s["kept"] and s["seed"] and s["count"] == 11 for s in seeds)
+    assert seed_vocabulary(existing, target=1, min_count=10) == []

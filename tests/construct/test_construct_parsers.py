@@ -114,7 +114,18 @@ def test_ideas_markdown_list_fallback_and_dedup():
     assert len(ideas) == 1 and ideas[0]["task_description"] == "Detect the tone of the review text."
 
 
-@pytest.mark.parametrize("junk", [None, "", "[]", '[{"task_name": 3}]', "[[[[", "no tasks here"])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        None,
+        "",
+        "[]",
+        '[{"task_name": 3}]',
+        "[[[[",
+        "no tasks here",
+        "- closed-set classification (a fixed label set);",
+    ],
+)
 def test_ideas_junk_raises(junk):
     with pytest.raises(ParseError):
         tasks.parse_ideas(junk)

@@ -180,7 +180,7 @@ def test_recipes_parse(recipe):
     root = Path(__file__).resolve().parents[2]
     (cfg,) = parse_recipe([ConstructConfig], ["--config", str(root / "recipes" / recipe / "construct.yaml")])
     assert cfg.output_dir == f"runs/{recipe}/construct"
-    assert cfg.min_attribute_count == (2 if recipe == "quickstart" else 10)
+    assert cfg.min_attribute_count == (1 if recipe == "quickstart" else 10)
 
 
 def test_cli_prints_summary_of_finished_run(finished_run, capsys):

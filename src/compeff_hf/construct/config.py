@@ -122,6 +122,14 @@ class ConstructConfig(StageConfig, EndpointArgs):
         default_factory=lambda: list(DEFAULT_TWO_TEXT_MARKERS),
         metadata={"help": "A task whose spec mentions any of these (case-insensitive) compares two texts: dropped."},
     )
+    min_attributes: int = field(
+        default=0,
+        metadata={
+            "help": "If fewer attribute names survive the threshold, add seed attributes (the paper's most frequent "
+            "ones, with descriptions written for this toolkit) up to this number; 0 = never (paper behaviour). "
+            "For weak or untrained generators. Counted in the summary."
+        },
+    )
     min_tasks_per_perspective: int = field(
         default=0,
         metadata={

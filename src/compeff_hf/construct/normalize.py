@@ -119,3 +119,39 @@ def text_attribute_index(items: Iterable[tuple[str, dict]]) -> dict[str, set[str
     for text_id, triplet in items:
         index[text_id].update(normalize_name(triplet.get("name") or ""))
     return index
+
+
+# The most frequent attributes of the official run (method.md, stage 3), with descriptions written for this toolkit.
+SEED_ATTRIBUTES: list[tuple[str, str, list[str]]] = [
+    ("tone", "The overall attitude the writer takes, e.g. formal, sarcastic, enthusiastic.", ["sarcastic", "warm"]),
+    ("emotional intensity", "How strongly the writer's feelings come through.", ["high", "moderate", "low"]),
+    (
+        "overall sentiment",
+        "Whether the text is positive, negative, mixed or neutral overall.",
+        ["positive", "negative"],
+    ),
+    ("frustration level", "How annoyed or let down the writer seems.", ["high", "none"]),
+    ("recommendation", "Whether the writer recommends the subject to others.", ["recommends", "advises against"]),
+    ("sentiment polarity", "The direction of the opinion expressed.", ["positive", "negative", "neutral"]),
+    ("sarcasm", "Whether the writer says the opposite of what they mean.", ["present", "absent"]),
+    ("satisfaction", "How satisfied the writer is with what they describe.", ["satisfied", "dissatisfied"]),
+]
+
+
+def seed_vocabulary(existing: list[dict], target: int, min_count: int) -> list[dict]:
+    """Seed attribute rows (``seed=True``) to bring the kept vocabulary up to ``target`` names."""
+    have = {v["name"] for v in existing if v["kept"]}
+    rows = []
+    for name, description, values in SEED_ATTRIBUTES:
+        if len(have) + len(rows) >= target:
+            break
+        if name in have:
+            continue
+        rows.append(
+            {
+                "name": name, "count": min_count + 1, "kept": True, "n_texts": 0, "surface_forms": [name],
+                "top_description": description, "top_descriptions": [description], "top_values": values,
+                "seed": True,
+            }
+        )  # fmt: skip
+    return rows

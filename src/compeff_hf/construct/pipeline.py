@@ -157,8 +157,22 @@ class ConstructRun:
         pairs = [(r["text_id"], t) for r in attribute_rows for t in r["triplets"]]
         vocab, bad = normalize.build_vocabulary(pairs, cfg.min_attribute_count, cfg.max_attribute_name_words)
         rejected = [reject("vocabulary", b["text_id"], b["reason"], b["raw_name"], kind="validation") for b in bad]
+        for v in vocab:
+            v["seed"] = False
         kept = sum(v["kept"] for v in vocab)
-        self.note("vocabulary", triplets_in=len(pairs), names=len(vocab), kept_names=kept)
+        seeds = (
+            normalize.seed_vocabulary(vocab, cfg.min_attributes, cfg.min_attribute_count)
+            if kept < cfg.min_attributes
+            else []
+        )
+        vocab = vocab + seeds
+        self.note(
+            "vocabulary",
+            triplets_in=len(pairs),
+            names=len(vocab),
+            kept_names=kept + len(seeds),
+            seed_attributes=len(seeds),
+        )
         return {"attribute_vocabulary": vocab, "rejected_vocabulary": rejected}
 
     def cluster(self, vocab: list[dict]) -> dict[str, list[dict]]:

@@ -113,7 +113,8 @@ def parse_ideas(text: str | None, max_tasks: int = 10) -> list[dict]:
     ideas = [i for i in (_idea(x) for x in items) if i]
     if not ideas:
         for line in body.splitlines():
-            m = re.match(r"^\s*(?:\d{1,3}[.)]|[-*•])\s*\**([^:*]{3,80}?)\**\s*[:\-–]\s*(.+)$", line)
+            # "Name: description" or "Name - description"; a hyphen inside a word ("closed-set") is not a separator.
+            m = re.match(r"^\s*(?:\d{1,3}[.)]|[-*•])\s*\**([^:*]{3,80}?)\**(?:\s*:|\s+[-–])\s+(.+)$", line)
             if m:
                 idea = _idea({"task_name": m.group(1), "task_description": m.group(2)})
                 if idea:

@@ -393,6 +393,18 @@ def wait_healthy(url: str, proc: subprocess.Popen | None, timeout: float, log_pa
     raise EndpointError(f"the server at {url} was not healthy after {timeout:.0f} s (log: {log_path})")
 
 
+def _die_with_parent() -> None:
+    """In the server child: get SIGTERM when the stage process dies, even by SIGKILL, so no server is orphaned."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 @contextlib.contextmanager
 def embedded_server(model: str, *, log_path: Path | None = None, timeout: float = 600.0, **options: Any):
     """Start ``compeff-hf serve`` for ``model`` on a free 127.0.0.1 port; yield its base URL; stop it on exit."""
@@ -405,7 +417,9 @@ def embedded_server(model: str, *, log_path: Path | None = None, timeout: float 
     url = f"http://127.0.0.1:{port}"
     logger.info("starting the embedded server for %s at %s (log: %s)", model, url, log_path)
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+        )
     try:
         wait_healthy(url, proc, timeout, log_path)
         yield url

@@ -1,0 +1,167 @@
+"""`compeff-hf run` end to end on a tiny configuration: a clean run, and a run SIGKILLed in several stages.
+
+The tiny random model plays generator, teacher, scorer and student, served by the embedded server; everything is
+greedy so that two runs must agree. The killed run is resumed until it finishes and must end with the same
+outputs as the clean run, with no teacher request sent twice for a finished row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def run_args(out: Path, model: Path, sentibench: Path) -> list[str]:
+    overrides = [
+        f"construct.model={model}",
+        "construct.max_texts=6",
+        "construct.temperature=0",
+        "construct.attribute_max_new_tokens=24",
+        "construct.analysis_max_new_tokens=24",
+        "construct.ideation_max_new_tokens=24",
+        "construct.spec_max_new_tokens=24",
+        "construct.demo_max_new_tokens=24",
+        "construct.min_attribute_count=1",
+        "construct.min_attributes=4",
+        "construct.max_perspectives=2",
+        "construct.demo_requests_per_task=1",
+        f"teacher.model={model}",
+        "teacher.temperature=0",
+        "teacher.max_new_tokens=12",
+        f"filter.scorer_model={model}",
+        "filter.keep_ratio=0.5",
+        f"train.model_name_or_path={model}",
+        "train.num_train_epochs=1",
+        "train.max_length=512",
+        "train.per_device_train_batch_size=2",
+        f"eval.data_dir={sentibench}",
+        "eval.datasets=sst2 atsa_rest16",
+        "eval.limit=2",
+        "eval.seeds=42",
+        "eval.batch_size=4",
+    ]
+    return [
+        sys.executable, "-m", "compeff_hf.cli", "run", "--config", "recipes/quickstart/run.yaml",
+        "--output_dir", str(out), "--overrides", *overrides,
+    ]  # fmt: skip
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e.update(PYTHONUNBUFFERED="1", COMPEFF_HF_NO_PROGRESS="1")
+    return e
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    # A new session, so SIGKILL to the group takes the embedded server down too, as a machine crash would.
+    return subprocess.Popen(args, cwd=REPO, env=env(), stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> bool:
+    """SIGKILL the run's process group as soon as ready() holds; False if the run ended first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            return False
+        if ready():
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError("kill point never reached")
+
+
+def ledger_lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip().endswith("}")]
+
+
+def rows(folder: Path) -> list[dict]:
+    import datasets
+
+    files = sorted(str(p) for p in folder.glob("*.parquet"))
+    return datasets.load_dataset("parquet", data_files=files, split="train").to_list() if files else []
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory, tiny_gemma, sentibench_dir):
+    out = tmp_path_factory.mktemp("clean") / "run"
+    log = out.parent / "log.txt"
+    proc = start(run_args(out, tiny_gemma, sentibench_dir), log)
+    assert proc.wait(timeout=1500) == 0, log.read_text()[-4000:]
+    return out
+
+
+def test_clean_run_writes_every_stage_and_the_report(clean_run):
+    manifest = json.loads((clean_run / "manifest.json").read_text())
+    assert [s for s, v in manifest["stages"].items() if v["status"] == "done"] == [
+        "construct", "teacher", "filter", "eval_base", "train", "eval",
+    ]  # fmt: skip
+    instructions = rows(clean_run / "construct" / "data")
+    assert instructions and all(r["messages"] for r in instructions)
+    answered = rows(clean_run / "teacher" / "data")
+    assert len(answered) == len(instructions)
+    assert 0 < len(rows(clean_run / "filter" / "data")) < len(answered)
+    assert (clean_run / "train" / "model.safetensors").exists()
+    assert json.loads((clean_run / "eval" / "results.json").read_text())
+    report = (clean_run / "report.md").read_text()
+    for section in ("## Stages", "## Perspectives", "## Difficulty and selection", "## Training", "## SentiBench"):
+        assert section in report
+    assert "has not run" not in report
+
+
+def test_rerun_is_a_no_op(clean_run, tiny_gemma, sentibench_dir):
+    teacher_ledger = clean_run / "teacher" / "_ledger"
+    before = {p.name: p.read_bytes() for p in teacher_ledger.glob("*.jsonl")}
+    out = subprocess.run(run_args(clean_run, tiny_gemma, sentibench_dir), cwd=REPO, env=env(), capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "skipping" in out.stdout + out.stderr
+    assert {p.name: p.read_bytes() for p in teacher_ledger.glob("*.jsonl")} == before
+
+
+def test_sigkill_in_each_stage_resumes_to_the_same_outputs(clean_run, tmp_path, tiny_gemma, sentibench_dir):
+    out = tmp_path / "run"
+    log = tmp_path / "log.txt"
+    args = run_args(out, tiny_gemma, sentibench_dir)
+
+    def has_rows(folder: str, minimum: int = 1):
+        return lambda: sum(len(ledger_lines(p)) for p in (out / folder / "_ledger").glob("*.jsonl")) >= minimum
+
+    def started(folder: str):
+        return lambda: (out / folder).exists()
+
+    kill_points = [has_rows("construct", 3), has_rows("teacher", 2), started("train"), started("eval")]
+    killed = 0
+    for ready in kill_points:
+        killed += kill_when(start(args, log), ready)
+    assert killed >= 3, log.read_text()[-4000:]
+    final = start(args, log)
+    assert final.wait(timeout=1500) == 0, log.read_text()[-4000:]
+
+    # Every finished teacher request is in the ledger exactly once: a rerun never asked for it again.
+    for ledger in (out / "teacher" / "_ledger").glob("*.jsonl"):
+        counts = Counter(r["id"] for r in ledger_lines(ledger) if r.get("status") == "ok")
+        assert counts and max(counts.values()) == 1, ledger
+    key = lambda r: r["id"]  # noqa: E731
+    for stage in ("construct", "teacher", "filter"):
+        got = sorted(rows(out / stage / "data"), key=key)
+        want = sorted(rows(clean_run / stage / "data"), key=key)
+        assert [r["id"] for r in got] == [r["id"] for r in want], stage
+        if stage == "teacher":
+            assert [r["output"] for r in got] == [r["output"] for r in want]
+    assert (out / "train" / "model.safetensors").exists()
+    assert (out / "report.md").exists()
