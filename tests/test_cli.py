@@ -30,7 +30,9 @@ def test_unknown_command_suggests(capsys):
 
 
 def test_env_prints_versions():
-    out = subprocess.run([sys.executable, "-m", "compeff_hf.cli", "env", "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "compeff_hf.cli", "env", "--json"], capture_output=True, text=True, check=True
+    )
     info = json.loads(out.stdout)
     assert info["packages"]["transformers"]
     assert info["packages"]["torch"].startswith("2.")

@@ -24,7 +24,7 @@ def test_tiny_models_generate_with_their_chat_template(tiny_model_factory, arch)
     model = AutoModelForCausalLM.from_pretrained(path)
     messages = [{"role": "user", "content": "The food was great."}, {"role": "assistant", "content": "positive"}]
     enc = tok.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)
-    trained = tok.decode([t for t, m in zip(enc["input_ids"], enc["assistant_masks"]) if m])
+    trained = tok.decode([t for t, m in zip(enc["input_ids"], enc["assistant_masks"], strict=False) if m])
     assert trained.startswith("positive") and trained != "positive"  # the end-of-turn token is trained too
     prompt = tok.apply_chat_template(messages[:1], add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**prompt, max_new_tokens=4, do_sample=False)
@@ -53,4 +53,6 @@ def test_builtin_converts_once_and_generates(tmp_path, monkeypatch):
     out = model.generate(**enc, max_new_tokens=5, do_sample=False)
     text = tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     assert text.strip(), "the converted model produced no text"
-    assert "<start_of_turn>model" in tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    assert "<start_of_turn>model" in tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )

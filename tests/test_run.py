@@ -24,7 +24,9 @@ def test_plan_inserts_base_eval_and_checks_recipes(tmp_path):
 
 
 def test_overrides_map_to_stage_flags():
-    config = RunConfig(overrides=["construct.max_texts=10", "eval.limit=5", "train.num_train_epochs=1", "eval.seeds=42 52"])
+    config = RunConfig(
+        overrides=["construct.max_texts=10", "eval.limit=5", "train.num_train_epochs=1", "eval.seeds=42 52"]
+    )
     assert _overrides(config, "construct") == ["--max_texts", "10"]
     assert _overrides(config, "eval") == ["--limit", "5", "--seeds", "42", "52"]
     assert _overrides(config, "eval_base")[:2] == ["--limit", "5"]  # the base-model eval follows eval's overrides

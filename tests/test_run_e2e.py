@@ -66,7 +66,9 @@ def env() -> dict[str, str]:
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
     # A new session, so SIGKILL to the group takes the embedded server down too, as a machine crash would.
-    return subprocess.Popen(args, cwd=REPO, env=env(), stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        args, cwd=REPO, env=env(), stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> bool:
@@ -127,7 +129,9 @@ def test_clean_run_writes_every_stage_and_the_report(clean_run):
 def test_rerun_is_a_no_op(clean_run, tiny_gemma, sentibench_dir):
     teacher_ledger = clean_run / "teacher" / "_ledger"
     before = {p.name: p.read_bytes() for p in teacher_ledger.glob("*.jsonl")}
-    out = subprocess.run(run_args(clean_run, tiny_gemma, sentibench_dir), cwd=REPO, env=env(), capture_output=True, text=True)
+    out = subprocess.run(
+        run_args(clean_run, tiny_gemma, sentibench_dir), cwd=REPO, env=env(), capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "skipping" in out.stdout + out.stderr
     assert {p.name: p.read_bytes() for p in teacher_ledger.glob("*.jsonl")} == before

@@ -83,7 +83,14 @@ def run_data_efficiency(run: Run) -> list[dict[str, Any]]:
                 code = int(_load(COMMANDS[step].entry)(*configs) or 0)
                 if code:
                     raise CompEffError(f"data-efficiency point {name}: {step} failed with exit code {code}")
-            points.append({"method": method, "keep_ratio": ratio, "rows": rows, "average": _average(point / "eval" / "results.json")})
+            points.append(
+                {
+                    "method": method,
+                    "keep_ratio": ratio,
+                    "rows": rows,
+                    "average": _average(point / "eval" / "results.json"),
+                }
+            )
     root.mkdir(parents=True, exist_ok=True)
     (root / "results.json").write_text(json.dumps(points, indent=2))
     return points

@@ -61,10 +61,16 @@ def stage_costs(root: Path, cost_per_hour: float, cost_per_million_tokens: float
             continue
         flat = _scalars(s)
         wall = float(s.get("wall_time_s") or 0.0)
-        tokens = sum(v for k, v in flat.items() if k.endswith(("prompt_tokens", "completion_tokens")) and isinstance(v, (int, float)))
+        tokens = sum(
+            v
+            for k, v in flat.items()
+            if k.endswith(("prompt_tokens", "completion_tokens")) and isinstance(v, (int, float))
+        )
         requests = sum(v for k, v in flat.items() if k.endswith("requests") and isinstance(v, (int, float)))
         cost = wall / 3600 * cost_per_hour + tokens / 1e6 * cost_per_million_tokens
-        rows.append({"stage": stage, "wall_time_s": wall, "requests": int(requests), "tokens": int(tokens), "cost_usd": cost})
+        rows.append(
+            {"stage": stage, "wall_time_s": wall, "requests": int(requests), "tokens": int(tokens), "cost_usd": cost}
+        )
     return rows
 
 
@@ -106,7 +112,7 @@ def _plot_difficulty(root: Path, out: Path) -> tuple[str, Path | None]:
     kinds = ds["instruction_type"] if "instruction_type" in ds.column_names else ["all"] * len(scores)
     kept = ds["selected"] if "selected" in ds.column_names else [True] * len(scores)
     by_kind: dict[str, list[tuple[float, bool]]] = {}
-    for s, k, keep in zip(scores, kinds, kept):
+    for s, k, keep in zip(scores, kinds, kept, strict=False):
         if s is not None and not math.isnan(s):
             by_kind.setdefault(k or "unknown", []).append((s, keep))
     lines = ["| instruction type | rows | kept | kept fraction | mean score (all) | mean score (kept) |",
@@ -162,7 +168,10 @@ def _plot_loss(root: Path, out: Path) -> tuple[str, Path | None]:
     path = out / "loss.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return f"Loss went from {points[0][1]:.3f} (step {points[0][0]}) to {points[-1][1]:.3f} (step {points[-1][0]}).", path
+    return (
+        f"Loss went from {points[0][1]:.3f} (step {points[0][0]}) to {points[-1][1]:.3f} (step {points[-1][0]}).",
+        path,
+    )
 
 
 def _eval_scores(root: Path, stage: str) -> dict[str, float] | None:
@@ -247,15 +256,24 @@ def write_report(root: str | Path, config: Any | None = None) -> Path:
     if costs:
         parts += ["| stage | wall time | requests | tokens | est. cost (USD) |", "| --- | --- | --- | --- | --- |"]
         for c in costs:
-            parts.append(f"| {c['stage']} | {c['wall_time_s']:.0f} s | {c['requests']} | {c['tokens']} | {c['cost_usd']:.4f} |")
+            parts.append(
+                f"| {c['stage']} | {c['wall_time_s']:.0f} s | {c['requests']} | {c['tokens']} | {c['cost_usd']:.4f} |"
+            )
         total = sum(c["wall_time_s"] for c in costs)
-        parts += ["", f"Total stage time {total:.0f} s. Cost = wall time x {cost_h} USD/h + tokens x {cost_t} USD/M tokens.", ""]
+        parts += [
+            "",
+            f"Total stage time {total:.0f} s. Cost = wall time x {cost_h} USD/h + tokens x {cost_t} USD/M tokens.",
+            "",
+        ]
         parts += ["<details><summary>All counts per stage</summary>", ""]
         for stage in STAGES:
             s = _summary(root, stage)
             if s:
                 flat = _scalars(s)
-                parts.append(f"**{stage}**: " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in flat.items()))
+                parts.append(
+                    f"**{stage}**: "
+                    + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in flat.items())
+                )
                 parts.append("")
         parts += ["</details>", ""]
     else:

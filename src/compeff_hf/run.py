@@ -43,7 +43,9 @@ class RunConfig:
     publish: str | None = field(default=None, metadata={"help": "Recipe file of the publish stage."})
     overrides: list[str] | None = field(
         default=None,
-        metadata={"help": "Per-stage field overrides 'stage.field=value', e.g. construct.max_texts=20 train.num_train_epochs=1."},
+        metadata={
+            "help": "Per-stage field overrides 'stage.field=value', e.g. construct.max_texts=20 train.num_train_epochs=1."
+        },
     )
     eval_before_training: bool = field(
         default=True, metadata={"help": "Also evaluate the untrained student (report: before vs after)."}
@@ -53,7 +55,8 @@ class RunConfig:
         metadata={"help": "Also train and evaluate at several keep ratios for difficulty-based and random selection."},
     )
     data_efficiency_ratios: list[float] = field(
-        default_factory=lambda: [0.05, 0.1, 0.25, 0.5, 1.0], metadata={"help": "Keep ratios of the data-efficiency mode."}
+        default_factory=lambda: [0.05, 0.1, 0.25, 0.5, 1.0],
+        metadata={"help": "Keep ratios of the data-efficiency mode."},
     )
     data_efficiency_methods: list[str] = field(
         default_factory=lambda: ["hard", "random"], metadata={"help": "Selection methods of the data-efficiency mode."}
@@ -84,7 +87,9 @@ def _overrides(config: RunConfig, stage: str) -> list[str]:
         key, sep, value = item.partition("=")
         target, dot, name = key.partition(".")
         if not sep or not dot or target not in STAGE_ORDER:
-            raise RecipeError(f"run recipe: override {item!r} must look like 'stage.field=value' with stage in {STAGE_ORDER}")
+            raise RecipeError(
+                f"run recipe: override {item!r} must look like 'stage.field=value' with stage in {STAGE_ORDER}"
+            )
         if target == stage or (stage == "eval_base" and target == "eval"):
             flags += [f"--{name}", *(shlex.split(value) or [""])]  # "eval.seeds=42 52" gives a list
     return flags
@@ -208,7 +213,9 @@ def _fmt(seconds: float | None) -> str:
     if seconds is None:
         return "?"
     seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 def main(config: RunConfig) -> int:

@@ -399,10 +399,8 @@ def _die_with_parent() -> None:
         import ctypes
         import signal
 
-        try:
+        with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-        except OSError:
-            pass
 
 
 @contextlib.contextmanager
