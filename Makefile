@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints/cpu.txt
 	touch $(STAMP)
 
 quickstart: setup
-	$(BIN)/compeff-hf run --config recipes/quickstart/run.yaml
+	$(BIN)/compeff-hf run --config recipes/quickstart/run.yaml $(QUICKSTART_ARGS)
 
 test: setup
 	bash scripts/test.sh

@@ -18,12 +18,26 @@ def main() -> int:
     parser.add_argument("--tolerance", type=float, default=1.0, help="allowed drop of the average, in points")
     parser.add_argument("--dataset_tolerance", type=float, default=5.0, help="allowed drop per dataset, in points")
     args = parser.parse_args()
-    results = json.loads(Path(args.results).read_text())["scores"]
+    results_doc = json.loads(Path(args.results).read_text())
+    results = results_doc["scores"]
     ref_path = Path(args.reference)
     if not ref_path.exists():
         print(f"No reference at {ref_path}: nothing to compare (store one to enable the check).")
         return 0
-    reference = json.loads(ref_path.read_text())["scores"]
+    reference_doc = json.loads(ref_path.read_text())
+    reference = reference_doc["scores"]
+    # Scores are only comparable under the same protocol (items per dataset, seeds, k, prompting).
+    keys = ("limit", "seeds", "k_shot", "chat_template")
+    mismatch = {
+        k: (reference_doc.get("protocol", {}).get(k), results_doc.get("protocol", {}).get(k))
+        for k in keys
+        if reference_doc.get("protocol", {}).get(k) != results_doc.get("protocol", {}).get(k)
+    }
+    if mismatch:
+        print(
+            f"Protocol differs from the reference (reference, now): {mismatch}; rerun with the reference's settings."
+        )
+        return 1
     failures = []
     print("| dataset | reference | now | delta |\n| --- | ---: | ---: | ---: |")
     for name, ref in reference["datasets"].items():

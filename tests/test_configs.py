@@ -47,6 +47,16 @@ def test_wrong_type_is_rejected_with_file(tmp_path):
         parse_recipe(Demo, ["--config", recipe])
 
 
+def test_environment_variables_expand_in_values(tmp_path, monkeypatch):
+    recipe = write(tmp_path, {"name": "${MY_TEACHER_URL}/v1", "output_dir": "${MY_RUNS:-runs}/x"})
+    monkeypatch.setenv("MY_TEACHER_URL", "http://10.0.0.5:8080")
+    (cfg,) = parse_recipe(Demo, ["--config", recipe])
+    assert (cfg.name, cfg.output_dir) == ("http://10.0.0.5:8080/v1", "runs/x")
+    monkeypatch.delenv("MY_TEACHER_URL")
+    with pytest.raises(RecipeError, match="MY_TEACHER_URL.*not set"):
+        parse_recipe(Demo, ["--config", recipe])
+
+
 def test_unknown_flag_fails():
     with pytest.raises(RecipeError, match="--nope"):
         parse_recipe(Demo, ["--nope", "1"])
@@ -80,7 +90,10 @@ RECIPES = sorted((REPO / "recipes").rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[str(p.relative_to(REPO)) for p in RECIPES])
-def test_every_recipe_parses_against_live_dataclasses(path):
+def test_every_recipe_parses_against_live_dataclasses(path, monkeypatch):
+    # Paper-scale recipes name their endpoints by environment variable.
+    monkeypatch.setenv("GENERATOR_URL", "http://127.0.0.1:8080")
+    monkeypatch.setenv("TEACHER_URL", "http://127.0.0.1:8081")
     command = recipe_command(path)
     if command is None:
         return

@@ -169,3 +169,20 @@ def test_sigkill_in_each_stage_resumes_to_the_same_outputs(clean_run, tmp_path, 
             assert [r["output"] for r in got] == [r["output"] for r in want]
     assert (out / "train" / "model.safetensors").exists()
     assert (out / "report.md").exists()
+
+
+def test_data_efficiency_mode_trains_each_ratio_and_plots(clean_run, tiny_gemma, sentibench_dir):
+    args = run_args(clean_run, tiny_gemma, sentibench_dir)
+    args += ["--data_efficiency", "true", "--data_efficiency_ratios", "0.5", "1.0"]
+    out = subprocess.run(args, cwd=REPO, env=env(), capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    points = json.loads((clean_run / "efficiency" / "results.json").read_text())
+    assert sorted((p["method"], p["keep_ratio"]) for p in points) == [
+        ("hard", 0.5), ("hard", 1.0), ("random", 0.5), ("random", 1.0),
+    ]  # fmt: skip
+    scored = sum(1 for r in rows(clean_run / "filter" / "scored") if r["score"] == r["score"])  # not NaN
+    full = [p for p in points if p["keep_ratio"] == 1.0]
+    assert all(p["rows"] == scored for p in full)  # ratio 1.0 keeps every scorable row, whatever the method
+    assert all(p["average"] is not None for p in points)
+    assert "## Data efficiency" in (clean_run / "report.md").read_text()
+    assert (clean_run / "report" / "efficiency.png").exists()

@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import sys
 import types
 import typing
@@ -170,7 +171,28 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise RecipeError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a YAML mapping of field: value, got {type(data).__name__}")
-    return data
+    return {key: _expand_env(value, f"{path}: key '{key}'") for key, value in data.items()}
+
+
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any, where: str) -> Any:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in string values, so recipes can name endpoints by variable."""
+    if isinstance(value, list):
+        return [_expand_env(v, where) for v in value]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def sub(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise RecipeError(f"{where} uses ${{{name}}}, which is not set; export {name}=... or edit the recipe")
+
+    return _ENV_VAR.sub(sub, value)
 
 
 def validate_keys(

@@ -61,6 +61,13 @@ class RunConfig:
     data_efficiency_methods: list[str] = field(
         default_factory=lambda: ["hard", "random"], metadata={"help": "Selection methods of the data-efficiency mode."}
     )
+    train_launcher: str | None = field(
+        default=None,
+        metadata={
+            "help": "Launch the train stage as a subprocess with this prefix, e.g. 'accelerate launch --config_file "
+            "recipes/accelerate_configs/zero3.yaml' for multi-GPU; empty: train in this process."
+        },
+    )
     cost_per_hour: float = field(
         default=0.10, metadata={"help": "Price of this machine per hour (USD), for the report's cost estimate."}
     )
@@ -179,7 +186,10 @@ class Run:
             command = COMMANDS["eval" if step == "eval_base" else step]
             start = time.time()
             self._record(step, {"status": "running", "config_hash": digest, "output": self.output_of(step)})
-            code = int(_load(command.entry)(*configs) or 0)
+            if step == "train" and self.config.train_launcher:
+                code = self._launch_train()
+            else:
+                code = int(_load(command.entry)(*configs) or 0)
             if code != 0:
                 self._record(step, {"status": "failed", "exit_code": code})
                 logger.error("[run] %s failed with exit code %d; fix the cause and rerun to resume", step, code)
@@ -197,6 +207,26 @@ class Run:
             logger.info("[run] report: %s", path)
         logger.info("[run] finished in %s; outputs in %s", _fmt(time.time() - self.started), self.root)
         return 0
+
+    def _launch_train(self) -> int:
+        """Train under a launcher (accelerate, torchrun) in a subprocess: one process per GPU."""
+        import subprocess
+        import sys
+
+        args = [
+            "--config",
+            str(_recipe_path(self.config, "train")),
+            *self.wiring("train"),
+            *_overrides(self.config, "train"),
+        ]
+        launcher = shlex.split(self.config.train_launcher or "")
+        cmd = (
+            [*launcher, "-m", "compeff_hf.cli", "train", *args]
+            if launcher
+            else [sys.executable, "-m", "compeff_hf.cli", "train", *args]
+        )
+        logger.info("[run] launching: %s", shlex.join(cmd))
+        return subprocess.run(cmd, check=False).returncode
 
     def output_of(self, step: str) -> str:
         return str(self.root / step)

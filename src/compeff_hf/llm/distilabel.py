@@ -12,19 +12,27 @@ behaviours are worked around rather than relied on:
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from distilabel.models.llms.base import LLM
-from distilabel.steps.tasks.base import Task
+# distilabel 1.5.3 trips pydantic's newer field-attribute checks on import; harmless, and not ours to fix.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from distilabel.models.llms.base import LLM
+    from distilabel.steps.tasks.base import Task
 from pydantic import PrivateAttr
 
 from ..errors import DataError, ParseError
 from ..stage import Ledger
 from .client import ChatRequest, request_id, run_chat_requests
 from .config import EndpointArgs
+
+# Steps run in-process without a Pipeline on purpose (our ledger resumes them); silence the warning about it.
+logging.getLogger("distilabel").setLevel(logging.ERROR)
 
 
 class CompEffLLM(LLM):
