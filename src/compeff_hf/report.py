@@ -64,7 +64,7 @@ def stage_costs(root: Path, cost_per_hour: float, cost_per_million_tokens: float
         tokens = sum(
             v
             for k, v in flat.items()
-            if k.endswith(("prompt_tokens", "completion_tokens")) and isinstance(v, (int, float))
+            if k.endswith(("prompt_tokens", "completion_tokens", "train_tokens")) and isinstance(v, (int, float))
         )
         requests = sum(v for k, v in flat.items() if k.endswith("requests") and isinstance(v, (int, float)))
         cost = wall / 3600 * cost_per_hour + tokens / 1e6 * cost_per_million_tokens

@@ -174,13 +174,15 @@ def test_sample_texts_and_balanced_sampling():
 
 
 @pytest.mark.parametrize("recipe", ["quickstart", "paper"])
-def test_recipes_parse(recipe):
+def test_recipes_parse(recipe, monkeypatch):
     from compeff_hf.configs import parse_recipe
 
+    monkeypatch.setenv("GENERATOR_URL", "http://127.0.0.1:8080")  # the paper recipe names its endpoint by variable
     root = Path(__file__).resolve().parents[2]
     (cfg,) = parse_recipe([ConstructConfig], ["--config", str(root / "recipes" / recipe / "construct.yaml")])
     assert cfg.output_dir == f"runs/{recipe}/construct"
     assert cfg.min_attribute_count == (1 if recipe == "quickstart" else 10)
+    assert cfg.endpoint_url == (None if recipe == "quickstart" else "http://127.0.0.1:8080")
 
 
 def test_cli_prints_summary_of_finished_run(finished_run, capsys):

@@ -87,3 +87,22 @@ def test_redaction_rules(monkeypatch):
     cleaned = redact({"api_key": "x" * 10, "prompt_tokens": 12, "url": "https://u:p@host/v1?api_key=zz"})
     assert cleaned == {"api_key": REDACTED, "prompt_tokens": 12, "url": f"https://host/v1?api_key={REDACTED}"}
     assert "sk-live-0123456789" not in redact_text("calling with sk-live-0123456789")
+
+
+def test_two_folders_of_one_stage_get_distinct_configs(tmp_path):
+    import json
+
+    import datasets
+
+    from compeff_hf.hub.push import stage_configs
+
+    names = []
+    for folder in ("eval_base", "eval"):
+        stage = tmp_path / folder
+        (stage / "predictions").mkdir(parents=True)
+        datasets.Dataset.from_dict({"id": ["a"]}).to_parquet(
+            str(stage / "predictions" / "train-00000-of-00001.parquet")
+        )
+        (stage / "summary.json").write_text(json.dumps({"stage": "eval", "status": "done", "config_hash": folder}))
+        names += [c.name for c in stage_configs(stage)]
+    assert names == ["eval_base-predictions", "predictions"]

@@ -99,6 +99,9 @@ def stage_configs(stage_dir: Path, config_name: str | None = None) -> list[Confi
             name = config_name or MAIN_CONFIG.get(stage, stage)
         else:
             name = folder.name
+        if stage_dir.name != stage and not config_name:
+            # A second folder of the same stage (e.g. eval_base beside eval): keep its configs apart.
+            name = f"{stage_dir.name}-{name}"
         rows, size, columns = 0, 0, []
         for shard in shards:
             meta = pq.read_metadata(shard)
