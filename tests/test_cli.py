@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,7 +41,9 @@ def test_env_prints_versions():
 
 
 def test_console_script_is_installed():
-    out = subprocess.run(["compeff-hf", "--version"], capture_output=True, text=True, check=True)
+    # The console script sits beside the interpreter of the environment the package was installed into.
+    script = str(Path(sys.executable).parent / "compeff-hf")
+    out = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("compeff-hf ")
 
 
