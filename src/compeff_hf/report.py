@@ -40,6 +40,16 @@ def _plt():
     return plt
 
 
+def _save(fig, path: Path) -> Path:
+    """Write one report figure and free it (matplotlib keeps figures alive until closed)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _scalars(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Flatten the numeric and short string fields of a summary for the counts table."""
     out: dict[str, Any] = {}
@@ -97,10 +107,7 @@ def _plot_perspectives(root: Path, out: Path) -> tuple[str, Path | None]:
     ax.set_xlabel("perspective (by size)")
     ax.set_ylabel("attribute occurrences" if size_key else "members")
     ax.set_title("Analytical perspectives")
-    fig.tight_layout()
-    path = out / "perspectives.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = _save(fig, out / "perspectives.png")
     return "\n".join(lines), path
 
 
@@ -131,10 +138,7 @@ def _plot_difficulty(root: Path, out: Path) -> tuple[str, Path | None]:
     ax.set_ylabel("rows")
     ax.legend()
     ax.set_title("Difficulty per instruction type")
-    fig.tight_layout()
-    path = out / "difficulty.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = _save(fig, out / "difficulty.png")
     return "\n".join(lines), path
 
 
@@ -164,10 +168,7 @@ def _plot_loss(root: Path, out: Path) -> tuple[str, Path | None]:
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("training loss")
     ax.set_title("Training loss")
-    fig.tight_layout()
-    path = out / "loss.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = _save(fig, out / "loss.png")
     return (
         f"Loss went from {points[0][1]:.3f} (step {points[0][0]}) to {points[-1][1]:.3f} (step {points[-1][0]}).",
         path,
@@ -211,10 +212,7 @@ def _plot_eval(root: Path, out: Path) -> tuple[str, Path | None]:
     ax.set_ylabel("score (x100)")
     ax.legend()
     ax.set_title("SentiBench before vs after training")
-    fig.tight_layout()
-    path = out / "sentibench.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    path = _save(fig, out / "sentibench.png")
     return "\n".join(lines), path
 
 
@@ -235,10 +233,7 @@ def _efficiency(root: Path, out: Path) -> tuple[str, Path | None]:
     ax.set_ylabel("SentiBench average")
     ax.legend()
     ax.set_title("Data efficiency")
-    fig.tight_layout()
-    png = out / "efficiency.png"
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    png = _save(fig, out / "efficiency.png")
     return "\n".join(lines), png
 
 
