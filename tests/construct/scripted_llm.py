@@ -1,8 +1,11 @@
-"""A real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions protocol, answering like a capable generator.
+"""A real HTTP server on 127.0.0.1 answering construct prompts like a capable generator, in two protocols.
 
+It speaks the OpenAI chat-completions protocol (chat prompts) and TGI's generate API at ``/`` and ``/generate``
+(completion prompts, with TGI's stop-sequence semantics: the matched stop string stays at the end of the text).
 A capable generator cannot run here, so this one answers each construct prompt from a script: the answer depends
-only on the prompt (so reruns are reproducible), and some answers are deliberately malformed or two-text tasks to
-exercise the rejection paths. It counts requests per prompt kind, which is how tests check resumption.
+only on the prompt (so reruns are reproducible), and some answers are deliberately malformed, two-text tasks, or
+copies of the prompt's worked examples, to exercise the rejection paths. It counts requests per prompt kind
+(``completion:<kind>`` for completion prompts), which is how tests check resumption.
 """
 
 from __future__ import annotations
@@ -88,11 +91,83 @@ def answer(prompt: str) -> tuple[str, str]:
     return "other", "I do not understand."
 
 
+def complete(prompt: str) -> tuple[str, str]:
+    """(kind, continuation) for one completion-style construct prompt (the few-shot documents of the package).
+
+    Each continuation ends its paragraph with a blank line and some rambling, as a base model would, so the
+    client's stop strings matter.
+    """
+    slot = prompt[prompt.rfind("\n\n") + 2 :]
+    ramble = "\n\nText: and then another one\nAttributes:\n1. **More**"
+    if prompt.startswith("Sentiment-related attributes"):
+        kind, text = answer("What sentiment-related attributes?\nText:" + slot.split("Text:", 1)[1].split("\n")[0])
+        if kind == "attributes" and text.startswith("1. **"):
+            return "attributes", text[len("1. **") :] + ramble
+        return "attributes", " and so on" + ramble  # unparseable on purpose
+    if prompt.startswith("Analysis prompts"):
+        first = slot.split("Perspective: ", 1)[1].split(",")[0].split("\n")[0].strip()
+        return "analysis", (
+            f" Analyze the {first} of this text and quote the words that reveal it.\n"
+            f"2. What does this text reveal about its {first}?\n"
+            "3. Identify the sarcastic or ironic remarks in this text and explain what they really mean." + ramble
+        )
+    if prompt.startswith("Sentiment-analysis task ideas"):
+        attr = slot.split("Attribute: ", 1)[1].split(" (")[0]
+        return "ideas", (
+            f" {attr.title()} Classification | Classify the {attr} of the text.\n"
+            f"2. {attr.title()} Rating | Rate the {attr} of the text from 1 to 5.\n"
+            "3. Frustration Level Rating | Rate how frustrated the writer is on a scale from 1 (calm) to 5.\n"
+            "4. Review Comparison | Decide which is more positive, Review 1 or Review 2." + ramble
+        )
+    if prompt.startswith("Sentiment-analysis task definitions"):
+        name = slot.split("Task Name: ", 1)[1].split("\n")[0]
+        if "Comparison" in name:
+            return (
+                "tasks",
+                " classification\nTask Description: Compare Review 1 and Review 2 and say which wins.\n"
+                "Output Format: 1 or 2" + ramble,
+            )
+        if "Rating" in name:
+            return "tasks", (
+                " rating\nTask Description: Rate it on a scale from 1 to 5 for the text.\nLabels: none\n"
+                "Output Format: an integer from 1 to 5\nTask Examples:\nInput: I am so angry right now.\nOutput: 5\n"
+                "Input: The parcel is late again and nobody answers the phone. I give up.\nOutput: 5" + ramble
+            )
+        return "tasks", (
+            " classification\nTask Description: Classify the text into one label.\nLabels: positive, negative\n"
+            "Output Format: one label\nTask Examples:\nInput: Loved it!\nOutput: positive\n"
+            "Input: Awful service.\nOutput: negative" + ramble
+        )
+    if prompt.startswith("Task: "):
+        n = _h(prompt)
+        if "Allowed labels" in prompt:
+            return "demos", (
+                f" A style copy number {n % 1000}, truly great.\nOutput: positive\n\n"
+                f"Input: Another one, {n % 997}, quite bad.\nOutput: {'negative' if n % 2 else 'unsure'}\n\n\nTask: x"
+            )
+        # The same text twice with two answers, as small models do: only the first may be kept.
+        return (
+            "demos",
+            f" Text {n % 1000} about things.\nOutput: 3\n\nInput: Text {n % 1000} about things.\nOutput: 4\n\n\n",
+        )
+    return "other", " I do not understand."
+
+
+def apply_stop(text: str, stop: list[str]) -> tuple[str, str]:
+    """TGI's semantics: cut after the earliest stop string, which stays in the text; (text, finish_reason)."""
+    hits = [(text.find(s) + len(s), s) for s in stop if s and s in text]
+    if not hits:
+        return text, "length"
+    end = min(hits)[0]
+    return text[:end], "stop_sequence"
+
+
 class ScriptedLLM:
     """``with ScriptedLLM() as llm: llm.url`` — counts requests per kind in ``llm.requests``."""
 
     def __init__(self):
         self.requests: Counter = Counter()
+        self.completion_params: list[dict] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -113,7 +188,7 @@ class ScriptedLLM:
             def log_message(self, *args):
                 pass
 
-            def _send(self, status: int, payload: dict) -> None:
+            def _send(self, status: int, payload: dict | list) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -126,6 +201,17 @@ class ScriptedLLM:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if self.path in ("/", "/generate"):  # TGI's generate API (InferenceClient.text_generation)
+                    kind, text = complete(body["inputs"])
+                    params = body.get("parameters") or {}
+                    text, reason = apply_stop(text, params.get("stop") or [])
+                    with owner._lock:
+                        owner.requests[f"completion:{kind}"] += 1
+                        owner.completion_params.append(params)
+                    details = {"finish_reason": reason, "generated_tokens": len(text.split()), "seed": None}
+                    out = {"generated_text": text, "details": {**details, "prefill": [], "tokens": []}}
+                    self._send(200, [out] if self.path == "/" else out)
+                    return
                 prompt = body["messages"][-1]["content"]
                 kind, text = answer(prompt)
                 with owner._lock:

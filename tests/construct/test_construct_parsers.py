@@ -112,6 +112,9 @@ def test_ideas_markdown_list_fallback_and_dedup():
     text = "1. **Tone Detection**: Detect the tone of the review text.\n2. Tone Detection: again the same task here"
     ideas = tasks.parse_ideas(text)
     assert len(ideas) == 1 and ideas[0]["task_description"] == "Detect the tone of the review text."
+    # the same description under another name is the same task
+    text = "1. Rate A | Estimate the risk of buying.\n2. Rate B | Estimate the  risk of buying.\n3. C | Find the cause."
+    assert [i["task_name"] for i in tasks.parse_ideas(text)] == ["Rate A", "C"]
 
 
 @pytest.mark.parametrize(
@@ -280,3 +283,75 @@ def test_demo_requests_are_reproducible():
     c = demos.build_requests([TASK], refs, per_task=4, n_refs=2, seed=2)
     assert a == b and a != c
     assert len({r["id"] for r in a}) == 4 and all(len(r["reference_ids"]) == 2 for r in a)
+
+
+# --------------------------------------------------------------------------- completion prompts (base models)
+
+
+def test_every_template_renders_in_both_styles_and_completion_ends_in_an_open_slot():
+    from compeff_hf.construct import prompts
+
+    text_row = {"text": "Great food, slow service."}
+    assert isinstance(attributes.format_input("chat")(text_row), list)
+    raw = attributes.format_input("completion")(text_row)
+    assert isinstance(raw, str) and raw.endswith("Attributes:\n1. **")
+    assert prompts.primer(raw).startswith("Text: Great food, slow service.")
+    idea = {"task_name": "Tone Rating", "task_description": "Rate the tone of the text from 1 to 5."}
+    spec_prompt = tasks.spec_input(3, "completion")(idea)
+    assert prompts.primer(spec_prompt) == (
+        "Task Idea: Rate the tone of the text from 1 to 5.\nTask Name: Tone Rating\nTask Type:"
+    )
+    assert set(prompts.templates("completion")) == {f"completion/{n}" for n in prompts.NAMES}
+    with pytest.raises(ValueError, match="prompt style"):
+        prompts.request("attributes", "raw", text="x")
+
+
+def test_ideas_in_the_completion_line_form():
+    text = "1. Tone Rating | Rate the tone of the text from 1 to 5.\n2. Tone Words | Extract the words that set the tone.\n3 junk"
+    ideas = tasks.parse_ideas(text)
+    assert [i["task_name"] for i in ideas] == ["Tone Rating", "Tone Words"]
+    assert ideas[1]["task_description"] == "Extract the words that set the tone."
+
+
+def test_completion_parser_reads_slot_plus_continuation_and_drops_copies():
+    from compeff_hf.construct import completion
+
+    fmt = tasks.ideation_input(3, "completion")
+    row = {"top_attribute": "tone", "top_description": "the writer's tone", "members": ["tone", "mood"]}
+    parse = completion.parser("ideas", fmt, tasks.ideation_output(5))
+    out = parse(
+        " Tone Rating | Rate the tone of the text from 1 to 5.\n"
+        "2. Frustration Level Rating | Rate how frustrated the writer is on a scale from 1 (calm) to 5 (furious).",
+        row,
+    )
+    assert [i["task_name"] for i in out["ideas"]] == ["Tone Rating"]
+    with pytest.raises(ParseError, match="worked examples"):
+        parse(" Frustration Detection | Decide whether the writer is frustrated; answer yes or no.", row)
+    with pytest.raises(ParseError, match="empty"):
+        parse("   ", row)
+
+    spec_parse = completion.parser("tasks", tasks.spec_input(3, "completion"), tasks.spec_output(5, ["review 1"]))
+    idea = {"task_name": "Tone Rating", "task_description": "Rate the tone of the text from 1 to 5."}
+    spec = spec_parse(
+        " rating\nTask Description: Rate the tone of the text from 1 (flat) to 5 (passionate).\nLabels: none\n"
+        "Output Format: an integer\nTask Examples:\nInput: Cold food, slow service.\nOutput: 2\n"
+        "Input: What a wonderful evening!\nOutput: 5",
+        idea,
+    )["spec"]
+    assert spec["type"] == "rating" and spec["examples"] == [{"input": "What a wonderful evening!", "output": "5"}]
+    with pytest.raises(ParseError, match="worked example"):
+        spec_parse(
+            " rating\nTask Description: Read the text and rate how frustrated its writer is, from 1 (calm) to 5 "
+            "(furious). Answer with the number only.\nOutput Format: a number",
+            idea,
+        )
+
+
+def test_completion_analysis_drops_an_echo_of_the_perspective():
+    from compeff_hf.construct import completion
+
+    row = {"members": ["tone", "ease of use", "sarcasm"], "member_descriptions": ["", "", ""]}
+    fmt = analysis.format_input(3, 3, "completion")
+    parse = completion.parser("analysis", fmt, analysis.parse_output(5))
+    out = parse(" tone, ease of use, sarcasm\n2. How does the tone of this text change towards its end?", row)
+    assert out["prompts"] == ["How does the tone of this text change towards its end?"]

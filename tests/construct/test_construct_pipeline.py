@@ -77,6 +77,46 @@ def test_every_substage_dataset_has_content(finished_run):
     assert "config_name: perspectives" in card and "What sentiment-related attributes" in card
 
 
+@pytest.fixture(scope="module")
+def completion_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("construct-completion")
+    with ScriptedLLM() as llm:
+        assert main(_config(out, llm.url, prompt_format="completion")) == 0
+        return out, dict(llm.requests), list(llm.completion_params)
+
+
+def test_completion_prompts_for_base_models_give_parsed_tasks_without_copies(completion_run):
+    out, requests, params = completion_run
+    # Every request went raw through TGI's generate API, none through the Messages API.
+    assert requests and all(k.startswith("completion:") for k in requests), requests
+    assert requests["completion:attributes"] == 21 and requests["completion:tasks"] >= 2
+    # Each continuation is cut at the end of its paragraph (demos: at the end of their list).
+    assert {tuple(p["stop"]) for p in params} == {("\n\n",), ("\n\n\n", "\nTask:", "\nReal texts")}
+    assert all("another one" not in r["generation"] for r in _ds(out, "attributes"))
+    tasks = _ds(out, "tasks")
+    generated = [t for t in tasks if t["source"] == "generated"]
+    assert generated and all(t["examples"] for t in generated)
+    names = {t["task_name"] for t in tasks}
+    assert "Frustration Level Rating" not in names  # a copy of the prompt's worked example
+    assert not any("Comparison" in n for n in names)  # two-text task
+    inputs = {e["input"] for t in tasks for e in t["examples"]}
+    assert "I am so angry right now." in inputs
+    assert not any(i.startswith("The parcel is late again") for i in inputs)  # copied example dropped
+    ideas = {i["task_name"] for i in _ds(out, "task_ideas")}
+    assert ideas and "Frustration Level Rating" not in ideas
+    prompts = [p["prompt"] for p in _ds(out, "analysis_prompts")]
+    assert prompts and not any(p.startswith("Identify the sarcastic") for p in prompts)
+    demos = _ds(out, "demos")
+    assert demos and all(d["output"] in ("positive", "negative", "3") for d in demos)
+    assert len({(d["task_id"], d["input"]) for d in demos}) == len(demos)
+    reasons = {r["reason"] for r in _ds(out, "rejected_demos")}
+    assert "input repeats an earlier demo of the task" in reasons
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["prompt_format"] == "completion" and "completion/task_spec" in summary["prompts"]
+    card = (out / "README.md").read_text()
+    assert "Sentiment-analysis task definitions" in card
+
+
 def test_instructions_schema_and_formats(finished_run):
     out, _ = finished_run
     rows = _ds(out, "data")

@@ -157,3 +157,30 @@ def test_endpoint_for_starts_and_stops_the_embedded_server(tiny_gemma):
         assert httpx.get(live.endpoint_url + "/info").json()["model_id"] == str(tiny_gemma)
     with pytest.raises(httpx.ConnectError):
         httpx.get(live.endpoint_url + "/health")
+
+
+def test_raw_completion_requests_through_the_client(server_url, tmp_path):
+    from compeff_hf.llm.client import ChatRequest, request_id, run_chat_requests
+    from compeff_hf.llm.config import EndpointArgs
+    from compeff_hf.stage import Ledger
+
+    ep = EndpointArgs(endpoint_url=server_url, model="tiny", request_timeout_s=60)
+    greedy = {"max_new_tokens": 8, "temperature": 0.0}
+    raw = ChatRequest.of("The food was", greedy)
+    chat = ChatRequest.of([{"role": "user", "content": "The food was"}], greedy)
+    assert raw.prompt == "The food was" and request_id(raw, ep) != request_id(chat, ep)
+    with pytest.raises(ValueError, match="either chat messages or a raw prompt"):
+        ChatRequest(messages=[{"role": "user", "content": "x"}], prompt="x")
+    ledger = Ledger(tmp_path / "l.jsonl")
+    row = run_chat_requests([raw], ep, ledger)[0]
+    # No chat template: the same text as TGI's generate API gives for the bare prompt.
+    expected = InferenceClient(base_url=server_url).text_generation("The food was", max_new_tokens=8)
+    assert row["status"] == "ok" and row["output"] == expected and 0 < row["completion_tokens"] <= 8
+    # A stop string ends the text before it (as the Messages API does), not after it (as TGI's raw text does).
+    stop = next(
+        expected[i : i + 2] for i in range(len(expected) // 2, len(expected) - 1) if expected[i : i + 2].strip()
+    )
+    cut = run_chat_requests([ChatRequest.of("The food was", {**greedy, "stop": [stop]})], ep, ledger)[0]
+    assert cut["output"] == expected[: expected.index(stop)] and cut["finish_reason"] == "stop"
+    again = run_chat_requests([raw], ep, ledger)[0]
+    assert again["id"] == row["id"] and len(ledger) == 2  # nothing re-sent

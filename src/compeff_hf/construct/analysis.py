@@ -25,13 +25,12 @@ SEED_ANALYSIS_PROMPTS = (
 )
 
 
-def format_input(top_n: int, n_prompts: int):
+def format_input(top_n: int, n_prompts: int, style: str = "chat"):
     """A ``format_input(row)`` for a perspective row (``members``, ``member_descriptions``)."""
 
-    def fmt(row: dict) -> list[dict]:
+    def fmt(row: dict) -> list[dict] | str:
         described = [(m, d) for m, d in zip(row["members"], row["member_descriptions"], strict=False) if d][:top_n]
-        text = prompts.render("analysis", attributes=row["members"], described=described, n=n_prompts)
-        return [{"role": "user", "content": text}]
+        return prompts.request("analysis", style, attributes=row["members"], described=described, n=n_prompts)
 
     return fmt
 

@@ -36,9 +36,13 @@ class Triplet:
         return {"name": self.name, "description": self.description, "value": self.value}
 
 
-def format_input(row: dict) -> list[dict]:
-    """Chat messages of one attribute-enumeration request (the row holds ``text``)."""
-    return [{"role": "user", "content": prompts.render("attributes", text=row["text"])}]
+def format_input(style: str = "chat"):
+    """A ``format_input(row)`` for a text row (``text``): chat messages, or a raw prompt for ``completion``."""
+
+    def fmt(row: dict) -> list[dict] | str:
+        return prompts.request("attributes", style, text=row["text"])
+
+    return fmt
 
 
 def _clean(value: str) -> str:

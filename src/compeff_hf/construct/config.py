@@ -53,6 +53,17 @@ class ConstructConfig(StageConfig, EndpointArgs):
         },
     )
 
+    prompt_format: str = field(
+        default="chat",
+        metadata={
+            "help": "How generator requests are written: 'chat' (an instruction sent as a user message through the "
+            "Messages API; for instruction-tuned generators) or 'completion' (a few-shot document continued by "
+            "the model, sent raw through TGI's generate API; for base models such as the embedded gemma-3-270m). "
+            "Both template sets are in compeff_hf/construct/prompts/.",
+            "choices": ["chat", "completion"],
+        },
+    )
+
     # ------------------------------------------------------------------------------ 1-2: attributes, vocabulary
     attribute_max_new_tokens: int = field(
         default=1048, metadata={"help": "Completion budget of an attribute enumeration (official: 1048)."}
@@ -178,6 +189,8 @@ class ConstructConfig(StageConfig, EndpointArgs):
 
         if self.frequency_weighting not in ("log1p", "none"):
             raise RecipeError(f"frequency_weighting must be 'log1p' or 'none', got {self.frequency_weighting!r}")
+        if self.prompt_format not in ("chat", "completion"):
+            raise RecipeError(f"prompt_format must be 'chat' or 'completion', got {self.prompt_format!r}")
         if self.routing not in ("attributes", "uniform"):
             raise RecipeError(f"routing must be 'attributes' or 'uniform', got {self.routing!r}")
         if not 0.0 <= self.analysis_fraction <= 1.0:

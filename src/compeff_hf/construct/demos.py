@@ -40,23 +40,23 @@ def build_requests(
     return rows
 
 
-def format_input(tasks_by_id: dict[str, dict], n_instances: int):
+def format_input(tasks_by_id: dict[str, dict], n_instances: int, style: str = "chat"):
     """A ``format_input(row)`` for a demo-request row; shows 1-2 spec examples as the answer format."""
 
-    def fmt(row: dict) -> list[dict]:
+    def fmt(row: dict) -> list[dict] | str:
         task = tasks_by_id[row["task_id"]]
         examples = task["examples"][: 1 + row["request_index"] % 2]
-        text = prompts.render(
-            "demos",
-            n=n_instances,
-            task_name=task["task_name"],
-            task_description=task["description"]
+        variables = {
+            "task_name": task["task_name"],
+            "task_description": task["description"]
             + (f"\nOutput format: {task['output_format']}" if task["output_format"] else ""),
-            labels=task["labels"] if task["task_type"] == "classification" else [],
-            examples=examples or [{"input": "<a text like the references>", "output": "<the answer>"}],
-            references=[" ".join(r.split())[:600] for r in row["reference_texts"]],
-        )
-        return [{"role": "user", "content": text}]
+            "labels": task["labels"] if task["task_type"] == "classification" else [],
+            "references": [" ".join(r.split())[:600] for r in row["reference_texts"]],
+        }
+        if style == "completion":  # a base model continues real examples only; it would copy a placeholder
+            return prompts.request("demos", style, examples=examples, **variables)
+        placeholder = [{"input": "<a text like the references>", "output": "<the answer>"}]
+        return prompts.request("demos", style, n=n_instances, examples=examples or placeholder, **variables)
 
     return fmt
 

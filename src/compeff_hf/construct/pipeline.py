@@ -21,7 +21,7 @@ from ..data import load_rows, row_id
 from ..errors import CompEffError, DataError
 from ..log import get_logger
 from ..stage import StageDir
-from . import analysis, attributes, demos, normalize, perspectives, prompts, tasks
+from . import analysis, attributes, completion, demos, normalize, perspectives, prompts, tasks
 from .assemble import assemble
 from .config import SAMPLE_INPUT, ConstructConfig
 
@@ -96,12 +96,21 @@ class ConstructRun:
         return outputs
 
     def run_llm(self, name: str, rows: list[dict], *, format_input, parse_output, max_new_tokens: int):
-        """Send one request per row through the shared distilabel adapter; returns (ok, rejected rows)."""
+        """Send one request per row through the shared distilabel adapter; returns (ok, rejected rows).
+
+        With ``prompt_format: completion`` the parser reads the prompt's open slot plus the continuation, items
+        that merely repeat the prompt's worked examples are dropped, and a request stops at the end of the
+        paragraph it was asked to complete (demos: at the end of the list of instances).
+        """
         from ..llm.distilabel import run_task
 
         if not rows:
             self.llm_stats[name] = {"requests": 0}
             return [], []
+        params: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+        if self.config.prompt_format == "completion":
+            params["stop"] = completion.stops(name)
+            parse_output = completion.parser(name, format_input, parse_output)
         result = run_task(
             name,
             rows,
@@ -109,7 +118,7 @@ class ConstructRun:
             parse_output=parse_output,
             endpoint=self.endpoint(),
             ledger=self.stage.ledger(f"llm_{name}"),
-            params={"max_new_tokens": max_new_tokens},
+            params=params,
             desc=f"construct/{name}",
         )
         self.llm_stats[name] = dict(result.stats)
@@ -141,7 +150,7 @@ class ConstructRun:
         ok, rejected = self.run_llm(
             "attributes",
             texts,
-            format_input=attributes.format_input,
+            format_input=attributes.format_input(cfg.prompt_format),
             parse_output=attributes.parse_output(cfg.max_attributes_per_text),
             max_new_tokens=cfg.attribute_max_new_tokens,
         )
@@ -216,7 +225,7 @@ class ConstructRun:
         ok, rejected = self.run_llm(
             "analysis",
             selected,
-            format_input=analysis.format_input(cfg.top_attributes_described, n),
+            format_input=analysis.format_input(cfg.top_attributes_described, n, cfg.prompt_format),
             parse_output=analysis.parse_output(n),
             max_new_tokens=cfg.analysis_max_new_tokens,
         )
@@ -243,7 +252,7 @@ class ConstructRun:
         ok, rejected = self.run_llm(
             "ideas",
             selected,
-            format_input=tasks.ideation_input(cfg.tasks_per_perspective),
+            format_input=tasks.ideation_input(cfg.tasks_per_perspective, cfg.prompt_format),
             parse_output=tasks.ideation_output(cfg.tasks_per_perspective),
             max_new_tokens=cfg.ideation_max_new_tokens,
         )
@@ -261,7 +270,7 @@ class ConstructRun:
         ok, rejected = self.run_llm(
             "tasks",
             ideas,
-            format_input=tasks.spec_input(cfg.examples_per_task),
+            format_input=tasks.spec_input(cfg.examples_per_task, cfg.prompt_format),
             parse_output=tasks.spec_output(cfg.max_examples_per_task, cfg.two_text_markers),
             max_new_tokens=cfg.spec_max_new_tokens,
         )
@@ -320,12 +329,13 @@ class ConstructRun:
         ok, rejected = self.run_llm(
             "demos",
             requests,
-            format_input=demos.format_input(by_id, cfg.demos_per_request),
+            format_input=demos.format_input(by_id, cfg.demos_per_request, cfg.prompt_format),
             parse_output=demos.parse_output(by_id, cfg.demos_per_request, cfg.demo_exact_count),
             max_new_tokens=cfg.demo_max_new_tokens,
         )
         rows: dict[str, dict] = {}
         per_task: dict[str, int] = {}
+        inputs_seen: set[tuple[str, str]] = set()
         for r in sorted(ok, key=lambda r: (r["task_id"], r["request_index"])):
             for bad in r.get("demo_rejects", []):
                 rejected.append(
@@ -341,6 +351,19 @@ class ConstructRun:
                 did = row_id("demo", r["task_id"], demo["input"], demo["output"])
                 if did in rows or per_task.get(r["task_id"], 0) >= cfg.max_demos_per_task:
                     continue
+                key = (r["task_id"], " ".join(demo["input"].lower().split()))
+                if key in inputs_seen:  # the same text twice: keep the first answer, never two conflicting ones
+                    rejected.append(
+                        reject(
+                            "demos",
+                            r["id"],
+                            "input repeats an earlier demo of the task",
+                            f"Input: {demo['input']}\nOutput: {demo['output']}",
+                            kind="validation",
+                        )
+                    )
+                    continue
+                inputs_seen.add(key)
                 per_task[r["task_id"]] = per_task.get(r["task_id"], 0) + 1
                 rows[did] = {
                     "id": did,
@@ -426,7 +449,9 @@ class ConstructRun:
             for n in names
         )
         counts = "\n".join(f"| {k} | {json.dumps(v)} |" for k, v in self.counts.items())
-        templates = "\n\n".join(f"### {k}\n\n```jinja\n{v.strip()}\n```" for k, v in prompts.templates().items())
+        templates = "\n\n".join(
+            f"### {k}\n\n```jinja\n{v.strip()}\n```" for k, v in prompts.templates(self.config.prompt_format).items()
+        )
         card = (
             f"---\nconfigs:\n{configs}\ntags:\n- compeff-hf\n- sentiment-analysis\n- synthetic\n---\n\n"
             "# Sentiment-analysis instructions built by `compeff-hf construct`\n\n"
@@ -518,7 +543,9 @@ def main(config: ConstructConfig) -> int:
             _print_summary(stage.summary() or {}, stage.root)
             return 0
         result = ConstructRun(config, stage).run()
-        summary = stage.finish(**result, prompts=prompts.templates())
+        summary = stage.finish(
+            **result, prompt_format=config.prompt_format, prompts=prompts.templates(config.prompt_format)
+        )
     finally:
         stage.release()  # also when prepare refuses the folder, so the lock never outlives the call
     _print_summary(summary, stage.root)

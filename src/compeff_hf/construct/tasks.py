@@ -21,18 +21,18 @@ TASK_TYPES = ("classification", "rating", "extraction", "structured", "open")
 # ------------------------------------------------------------------------------------------------- ideation
 
 
-def ideation_input(n_tasks: int):
+def ideation_input(n_tasks: int, style: str = "chat"):
     """A ``format_input(row)`` for a perspective row."""
 
-    def fmt(row: dict) -> list[dict]:
-        text = prompts.render(
+    def fmt(row: dict) -> list[dict] | str:
+        return prompts.request(
             "ideation",
+            style,
             attribute=row["top_attribute"],
             description=row["top_description"] or "no description",
             related=row["members"][1:8] or ["none"],
             n=n_tasks,
         )
-        return [{"role": "user", "content": text}]
 
     return fmt
 
@@ -113,17 +113,19 @@ def parse_ideas(text: str | None, max_tasks: int = 10) -> list[dict]:
     ideas = [i for i in (_idea(x) for x in items) if i]
     if not ideas:
         for line in body.splitlines():
-            # "Name: description" or "Name - description"; a hyphen inside a word ("closed-set") is not a separator.
-            m = re.match(r"^\s*(?:\d{1,3}[.)]|[-*•])\s*\**([^:*]{3,80}?)\**(?:\s*:|\s+[-–])\s+(.+)$", line)
+            # "Name: description", "Name - description" or "Name | description" (the completion prompt's form); a
+            # hyphen inside a word ("closed-set") is not a separator.
+            m = re.match(r"^\s*(?:\d{1,3}[.)]|[-*•])\s*\**([^:*|]{3,80}?)\**(?:\s*[:|]|\s+[-–])\s+(.+)$", line)
             if m:
                 idea = _idea({"task_name": m.group(1), "task_description": m.group(2)})
                 if idea:
                     ideas.append(idea)
     unique, seen = [], set()
     for idea in ideas:
-        key = idea["task_name"].lower()
-        if key not in seen:
-            seen.add(key)
+        # Two names for one description is one task (small models repeat a description under new names).
+        keys = {idea["task_name"].lower(), " ".join(idea["task_description"].lower().split())}
+        if not keys & seen:
+            seen |= keys
             unique.append(idea)
     if not unique:
         raise ParseError("no task with a name and a description found (expected a JSON list)")
@@ -264,14 +266,17 @@ def parse_spec(text: str | None, max_examples: int = 7) -> dict:
     }
 
 
-def spec_input(n_examples: int):
+def spec_input(n_examples: int, style: str = "chat"):
     """A ``format_input(row)`` for a task-idea row (``task_name``, ``task_description``)."""
 
-    def fmt(row: dict) -> list[dict]:
-        text = prompts.render(
-            "task_spec", task_name=row["task_name"], task_description=row["task_description"], n_examples=n_examples
+    def fmt(row: dict) -> list[dict] | str:
+        return prompts.request(
+            "task_spec",
+            style,
+            task_name=row["task_name"],
+            task_description=row["task_description"],
+            n_examples=n_examples,
         )
-        return [{"role": "user", "content": text}]
 
     return fmt
 

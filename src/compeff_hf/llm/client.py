@@ -62,11 +62,27 @@ _MAX_RETRY_WAIT_S = 60.0
 
 @dataclass
 class ChatRequest:
-    """One chat completion to send: OpenAI-style messages, per-request parameter overrides, caller metadata."""
+    """One request to send: OpenAI-style messages, per-request parameter overrides, caller metadata.
+
+    With ``prompt`` set (and ``messages`` empty) it is a raw completion instead: the text goes to TGI's generate API
+    (``InferenceClient.text_generation``) without a chat template, which is how a *base* model is prompted.
+    """
 
     messages: list[dict]
     params: dict = field(default_factory=dict)  # max_new_tokens, temperature, top_p, stop, seed, logprobs, ...
     meta: dict = field(default_factory=dict)  # carried untouched into the result row (callers put row ids here)
+    prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (not self.messages):
+            raise ValueError("a ChatRequest holds either chat messages or a raw prompt, not both or neither")
+
+    @classmethod
+    def of(cls, formatted: list[dict] | str, params: dict | None = None, **kwargs: Any) -> ChatRequest:
+        """A chat request for a list of messages, a raw completion for a string."""
+        if isinstance(formatted, str):
+            return cls(messages=[], prompt=formatted, params=dict(params or {}), **kwargs)
+        return cls(messages=list(formatted), params=dict(params or {}), **kwargs)
 
 
 def effective_params(req: ChatRequest, endpoint: EndpointArgs) -> dict[str, Any]:
@@ -85,8 +101,38 @@ def effective_params(req: ChatRequest, endpoint: EndpointArgs) -> dict[str, Any]
 
 
 def request_id(req: ChatRequest, endpoint: EndpointArgs) -> str:
-    """A stable id: the same messages, model and effective parameters always give the same id."""
+    """A stable id: the same messages (or prompt), model and effective parameters always give the same id."""
+    if req.prompt is not None:
+        return row_id("completion", endpoint.model, req.prompt, effective_params(req, endpoint))
     return row_id("chat", endpoint.model, req.messages, effective_params(req, endpoint))
+
+
+async def _complete(client: Any, req: ChatRequest, params: dict[str, Any]) -> tuple[str, str | None, Any]:
+    """A raw completion through TGI's generate API; returns (text, finish reason, completion tokens)."""
+    temperature = params.get("temperature") or 0.0
+    top_p = params.get("top_p")
+    stop = list(params.get("stop") or [])
+    out = await client.text_generation(
+        req.prompt,
+        details=True,
+        max_new_tokens=params.get("max_tokens"),
+        do_sample=temperature > 0,
+        temperature=temperature if temperature > 0 else None,
+        top_p=top_p if temperature > 0 and top_p is not None and 0 < top_p < 1 else None,
+        stop=stop or None,
+        seed=params.get("seed"),
+    )
+    text = out.generated_text
+    if text is None:
+        raise ValueError("malformed response: no generated_text")
+    reason = getattr(out.details, "finish_reason", None)
+    # TGI keeps the matched stop sequence at the end of generated_text; the Messages API does not: drop it.
+    for seq in stop:
+        if str(reason) in ("stop_sequence", "FinishReason.stop_sequence") and text.endswith(seq):
+            text = text[: -len(seq)]
+            break
+    reason = {"eos_token": "stop", "stop_sequence": "stop"}.get(str(reason), str(reason) if reason else None)
+    return text, reason, getattr(out.details, "generated_tokens", None)
 
 
 # ------------------------------------------------------------------------------------------------ error handling
@@ -229,11 +275,16 @@ class _Run:
             attempt += 1
             t0 = time.perf_counter()
             try:
-                out = await client.chat_completion(messages=req.messages, model=ep.model, **params)
-                choice = out.choices[0]
-                content = choice.message.content
-                if content is None:
-                    raise ValueError("malformed response: the choice has no message content")
+                if req.prompt is not None:
+                    content, finish_reason, n_out = await _complete(client, req, params)
+                    out = choice = None
+                else:
+                    out = await client.chat_completion(messages=req.messages, model=ep.model, **params)
+                    choice = out.choices[0]
+                    content = choice.message.content
+                    finish_reason = choice.finish_reason
+                    if content is None:
+                        raise ValueError("malformed response: the choice has no message content")
             except asyncio.CancelledError:
                 raise
             except Exception as err:
@@ -254,13 +305,13 @@ class _Run:
                 req,
                 status="ok",
                 output=content,
-                finish_reason=choice.finish_reason,
+                finish_reason=finish_reason,
                 latency_s=round(time.perf_counter() - t0, 4),
                 prompt_tokens=getattr(usage, "prompt_tokens", None),
-                completion_tokens=getattr(usage, "completion_tokens", None),
+                completion_tokens=getattr(usage, "completion_tokens", None) if choice is not None else n_out,
                 attempts=attempt,
             )
-            if params.get("logprobs"):
+            if params.get("logprobs") and choice is not None:
                 row["logprobs"] = _logprobs(choice)
             return row, None
 

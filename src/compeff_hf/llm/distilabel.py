@@ -66,7 +66,8 @@ class CompEffLLM(LLM):
         if num_generations != 1:
             raise ValueError("CompEffLLM generates one response per input (num_generations=1)")
         params = {k: v for k, v in kwargs.items() if v is not None}
-        requests = [ChatRequest(messages=list(messages), params=params) for messages in inputs]
+        # A formatted input is chat messages, or a string for a raw completion (base-model prompting).
+        requests = [ChatRequest.of(formatted, params) for formatted in inputs]
         rows = run_chat_requests(requests, self.endpoint, self._ledger, desc=self.desc)
         self._last_rows = rows
         return [
@@ -93,7 +94,7 @@ def _make_task(
         def outputs(self) -> list[str]:
             return ["generation", "parsed", "parse_error", "model_name"]
 
-        def format_input(self, input: dict[str, Any]) -> list[dict]:
+        def format_input(self, input: dict[str, Any]) -> list[dict] | str:
             return format_input(input)
 
         def format_output(self, output: str | None, input: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def run_task(
 ) -> TaskResult:
     """Run a distilabel Task named ``name`` over ``rows`` (each with an ``id``), resuming from ``ledger``.
 
-    ``format_input(row)`` returns chat messages; ``parse_output(text, row)`` returns the parsed fields or raises
+    ``format_input(row)`` returns chat messages (or a string: a raw completion prompt); ``parse_output(text, row)`` returns the parsed fields or raises
     :class:`~compeff_hf.errors.ParseError`. Requests already ``ok`` in the ledger are not sent again.
 
     Raises:
@@ -177,7 +178,7 @@ def run_task(
                 result.failed.append({**base, "error": None, "parse_error": out["parse_error"]})
             else:
                 result.ok.append({**base, **(out.get("parsed") or {})})
-    ids = {request_id(ChatRequest(format_input(r), dict(params or {})), endpoint) for r in rows} if rows else set()
+    ids = {request_id(ChatRequest.of(format_input(r), params), endpoint) for r in rows} if rows else set()
     unique = [ledger.get(i) for i in ids]
     result.stats = {
         "rows": len(rows),
