@@ -241,3 +241,10 @@ def test_cli_prints_summary_of_finished_run(finished_run, capsys):
         assert sum(llm.requests.values()) == 0
     printed = capsys.readouterr().out
     assert "construct: 42 instructions" in printed and "perspectives" in printed
+
+
+def test_unknown_prompt_format_is_refused_with_the_field_name(tmp_path):
+    from compeff_hf.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="prompt_format"):
+        _config(tmp_path, "http://127.0.0.1:9", prompt_format="raw")
