@@ -102,24 +102,56 @@ def test_config_defaults_follow_the_published_protocol():
 
 
 def test_answer_complete_stops_rows_only_when_their_answer_block_closes(tiny_gemma):
-    import torch
-
     from compeff_hf.evaluation.runner import AnswerComplete
     from compeff_hf.models import load_tokenizer
 
     tok = load_tokenizer(str(tiny_gemma))
-    texts = [
-        'Output: [1]\nOutput: [{"a": "b"}]',  # demo + complete answer, newest token closes it: stop
-        "Output: [1]\nOutput: [2, 3",  # answer still open: go on
-        "Output: [1]",  # only the demo's block is complete: go on
+    prompt = tok("Output: [1]\nOutput:", add_special_tokens=True)["input_ids"]
+    continuations = [
+        ' [{"a": "b"}]',  # completes the answer, newest token closes it: stop
+        " [2, 3",  # answer still open: go on
+        "\n",  # only the demo's block is complete: go on
     ]
-    rows = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([[tok.pad_token_id] * (width - len(r)) + r for r in rows])  # left padding, as generate
-    stop = AnswerComplete(tok, [width - len(r) for r in rows], blocks=2)
-    assert stop(ids, None).tolist() == [True, False, False]
+    tokens = [tok(t, add_special_tokens=False)["input_ids"] for t in continuations]
+    stop = AnswerComplete(tok, [prompt] * 3, blocks=2)
+    assert [stop(j, t) for j, t in enumerate(tokens)] == [True, False, False]
     # a row whose newest token holds no "]" is not decoded at all, so it cannot stop
-    assert stop(ids[:, :-1], None).tolist() == [False, False, False]
+    assert stop(0, tokens[0][:-1]) is False
+
+
+def test_greedy_decoder_matches_generate_row_by_row_and_drops_finished_rows(tiny_gemma):
+    import torch
+
+    from compeff_hf.models import load_tokenizer
+
+    runner = _runner(tiny_gemma, batch_size=4)
+    tok = load_tokenizer(str(tiny_gemma))
+    # the long row is wider than the model's sliding window (64): its layers' caches are trimmed while decoding
+    long = "Sentence: " + " ".join(f"the {w} was fine" for w in ["food", "bar", "view", "staff"] * 8) + "\nOutput:"
+    texts = ["Sentence: great food\nOutput:", "Sentence: the pasta was cold and the waiter rude\nOutput:", long]
+    rows = [tok(t)["input_ids"] for t in texts]
+    assert len(rows[2]) > 64
+    ids, mask = runner._pad(rows, left=True)
+    calls = []
+    # stop row 1 after 3 tokens: rows 0 and 2 must be unaffected, and the batch shrinks to 2 rows
+    real_forward = runner.model.forward
+
+    def counting_forward(*args, **kwargs):
+        calls.append(kwargs["input_ids"].shape[0])
+        return real_forward(*args, **kwargs)
+
+    runner.model.forward = counting_forward
+    try:
+        out = runner.greedy(ids, mask, 12, stop=lambda row, t: row == 1 and len(t) == 3)
+    finally:
+        runner.model.forward = real_forward
+    assert [len(t) for t in out] == [12, 3, 12] and calls[:4] == [3, 3, 3, 2]
+    with torch.inference_mode():
+        for row, got in zip(rows, out, strict=True):
+            want = runner.model.generate(
+                input_ids=torch.tensor([row]), max_new_tokens=len(got), do_sample=False, pad_token_id=runner.pad_id
+            )[0, len(row) :].tolist()
+            assert got == want
 
 
 def test_batches_are_length_sorted_and_padding_aware(tiny_gemma):

@@ -2,19 +2,20 @@
 
 Classification needs one forward pass per item: the prompts are right-padded, so every real token keeps the
 position it has alone, and the LM head is applied to each row's last real token only and only to the label words'
-rows (never the full vocabulary at every position). Fine-grained tasks use batched greedy ``generate`` with left
-padding and stop a row as soon as its answer block (``Output: [...]``) is complete: the extracted answer is then
-fixed, so stopping early gives the same prediction as generating the whole budget. The stop check looks at the
-newest token of each row only and decodes a row just when that token holds a ``]``. Rows are sorted by length before
-batching so padding stays small, and batches are capped in rows and in padded tokens.
+rows (never the full vocabulary at every position). Fine-grained tasks use a batched greedy decoder with left
+padding that stops a row as soon as its answer block (``Output: [...]``) is complete: the extracted answer is then
+fixed, so stopping early gives the same prediction as generating the whole budget. A finished row also leaves the
+batch (its KV cache rows are dropped), so each decode step costs only the rows still writing: with ``generate``, a
+batch ran as long as its slowest row for every row (measured on SentiBench with Gemma-3-270M: answers of 26-76
+tokens on average, batch maxima of 101-300). The stop check looks at the newest token of each row only and decodes
+a row just when that token holds a ``]``. Rows are sorted by length before batching so padding stays small, and
+batches are capped in rows and in padded tokens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
-
-from transformers import StoppingCriteria
 
 from .parsers import count_answers
 
@@ -149,30 +150,15 @@ class InferenceRunner:
         Rows are length-sorted and left-padded; a row stops once its answer block is complete (see
         ``AnswerComplete``), so a batch runs only as long as its slowest answer.
         """
-        import torch
-        from transformers import StoppingCriteriaList
-
         encoded = self.encode(prompts)
         texts: list[str] = [""] * len(prompts)
         for batch in self.batches([len(e) for e in encoded], extra=max_new_tokens):
             rows = [encoded[i] for i in batch]
             ids, mask = self._pad(rows, left=True)
-            stop = AnswerComplete(self.tokenizer, [ids.shape[1] - len(r) for r in rows], k_shot + 1)
-            with torch.inference_mode():
-                out = self.model.generate(
-                    input_ids=ids,
-                    attention_mask=mask,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    num_beams=1,
-                    pad_token_id=self.pad_id,
-                    stopping_criteria=StoppingCriteriaList([stop]),
-                    top_p=None,
-                    top_k=None,
-                    temperature=None,
-                )
+            generated = self.greedy(ids, mask, max_new_tokens, stop=AnswerComplete(self.tokenizer, rows, k_shot + 1))
             decoded = [
-                self.tokenizer.decode(out[j, start:], skip_special_tokens=True) for j, start in enumerate(stop.starts)
+                self.tokenizer.decode(row + gen, skip_special_tokens=True)
+                for row, gen in zip(rows, generated, strict=True)
             ]
             for j, i in enumerate(batch):
                 texts[i] = decoded[j]
@@ -180,8 +166,56 @@ class InferenceRunner:
                 on_batch(batch, decoded)
         return texts
 
+    def greedy(
+        self, ids: Any, mask: Any, max_new_tokens: int, stop: Callable[[int, list[int]], bool]
+    ) -> list[list[int]]:
+        """Greedy tokens of each left-padded row; a row ends at EOS, at ``max_new_tokens`` or when ``stop(row,
+        tokens)`` holds, and then leaves the batch.
 
-class AnswerComplete(StoppingCriteria):
+        The same steps as ``generate(do_sample=False)``: positions count real tokens only, the next token is the
+        argmax of the last position's logits, and the KV cache carries over; only the finished rows are dropped.
+        """
+        import torch
+
+        eos = self._eos_ids()
+        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        out: list[list[int]] = [[] for _ in range(ids.shape[0])]
+        alive = list(range(ids.shape[0]))
+        with torch.inference_mode():
+            result = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1
+            )
+            last = positions[:, -1:]
+            for step in range(max_new_tokens):
+                chosen = result.logits[:, -1].argmax(-1)
+                keep = []
+                for j, (row, token) in enumerate(zip(alive, chosen.tolist(), strict=True)):
+                    out[row].append(token)
+                    if token not in eos and step + 1 < max_new_tokens and not stop(row, out[row]):
+                        keep.append(j)
+                if not keep:
+                    break
+                cache = result.cache
+                if len(keep) < len(alive):
+                    index = torch.tensor(keep, device=ids.device)
+                    cache.batch_select_indices(index)
+                    mask, last, chosen = mask[index], last[index], chosen[index]
+                    alive = [alive[j] for j in keep]
+                mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=-1)
+                last = last + 1
+                result = self.model(
+                    input_ids=chosen[:, None], attention_mask=mask, position_ids=last, cache=cache, use_cache=True
+                )
+        return out
+
+    def _eos_ids(self) -> set[int]:
+        value = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if value is None:
+            value = self.tokenizer.eos_token_id
+        return set(value if isinstance(value, list) else [value]) - {None}
+
+
+class AnswerComplete:
     """Per-row stop rule: the decoded row holds ``blocks`` complete ``Output: [...]`` blocks (k demos + answer).
 
     Once it does, the extracted answer can no longer change, so stopping there gives the prediction of the full
@@ -189,22 +223,18 @@ class AnswerComplete(StoppingCriteria):
     decoded and counted, and a row is decoded from its first real token, never with its padding.
     """
 
-    def __init__(self, tokenizer: Any, starts: list[int], blocks: int):
+    def __init__(self, tokenizer: Any, prompts: list[list[int]], blocks: int):
         self.tokenizer = tokenizer
-        self.starts = starts
+        self.prompts = prompts
         self.blocks = blocks
 
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        newest = self.tokenizer.convert_ids_to_tokens(input_ids[:, -1].tolist())
-        for j, token in enumerate(newest):
-            # "]" is its own byte in byte-level BPE and SentencePiece pieces; "<0x5D>" is its byte-fallback piece.
-            if token and ("]" in token or token == "<0x5D>"):
-                text = self.tokenizer.decode(input_ids[j, self.starts[j] :], skip_special_tokens=True)
-                done[j] = count_answers(text) >= self.blocks
-        return done
+    def __call__(self, row: int, tokens: list[int]) -> bool:
+        piece = self.tokenizer.convert_ids_to_tokens(tokens[-1])
+        # "]" is its own byte in byte-level BPE and SentencePiece pieces; "<0x5D>" is its byte-fallback piece.
+        if not piece or not ("]" in piece or piece == "<0x5D>"):
+            return False
+        text = self.tokenizer.decode(self.prompts[row] + tokens, skip_special_tokens=True)
+        return count_answers(text) >= self.blocks
 
 
 def label_token_ids(tokenizer: Any, verbalizers: tuple[str, ...]) -> list[int]:
