@@ -26,8 +26,8 @@ def main() -> int:
         return 0
     reference_doc = json.loads(ref_path.read_text())
     reference = reference_doc["scores"]
-    # Scores are only comparable under the same protocol (items per dataset, seeds, k, prompting).
-    keys = ("limit", "seeds", "k_shot", "chat_template")
+    # Scores are only comparable under the same protocol (items per dataset, seeds, k, prompting, dtype).
+    keys = ("limit", "seeds", "k_shot", "chat_template", "dtype")
     mismatch = {
         k: (reference_doc.get("protocol", {}).get(k), results_doc.get("protocol", {}).get(k))
         for k in keys

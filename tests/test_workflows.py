@@ -74,6 +74,9 @@ def test_nightly_default_model_has_a_reference_under_the_nightly_protocol(tmp_pa
     reference = ROOT / "docs" / "reference" / f"nightly-{inputs['model']['default']}.json"
     stored = json.loads(reference.read_text())
     assert stored["protocol"]["limit"] == int(inputs["limit"]["default"])
+    evaluate = [st["run"] for st in workflow["jobs"]["sentibench"]["steps"] if "compeff-hf eval" in st.get("run", "")]
+    assert len(evaluate) == 1 and "--dtype float32" in evaluate[0]
+    assert stored["protocol"]["dtype"] == "torch.float32"
     assert stored["protocol"]["seeds"] == [42, 52, 62] and len(stored["scores"]["datasets"]) == 12
     # the same scores pass; a drop beyond the per-dataset tolerance, or another protocol, fails
     assert _compare(stored, reference, tmp_path).returncode == 0
