@@ -113,7 +113,9 @@ def test_ideas_markdown_list_fallback_and_dedup():
     ideas = tasks.parse_ideas(text)
     assert len(ideas) == 1 and ideas[0]["task_description"] == "Detect the tone of the review text."
     # the same description under another name is the same task
-    text = "1. Rate A | Estimate the risk of buying.\n2. Rate B | Estimate the  risk of buying.\n3. C | Find the cause."
+    text = (
+        "1. Rate A | Estimate the risk of buying.\n2. Rate B | Estimate the  risk of buying.\n3. C | Find the cause."
+    )
     assert [i["task_name"] for i in tasks.parse_ideas(text)] == ["Rate A", "C"]
 
 
