@@ -14,6 +14,7 @@ batches are capped in rows and in padded tokens.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -178,6 +179,8 @@ class InferenceRunner:
         import torch
 
         eos = self._eos_ids()
+        # transformers 5 names the KV cache `cache` in newer releases and `past_key_values` before; use the model's.
+        key = "cache" if "cache" in inspect.signature(type(self.model).forward).parameters else "past_key_values"
         positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
         out: list[list[int]] = [[] for _ in range(ids.shape[0])]
         alive = list(range(ids.shape[0]))
@@ -195,7 +198,7 @@ class InferenceRunner:
                         keep.append(j)
                 if not keep:
                     break
-                cache = result.cache
+                cache = getattr(result, key)
                 if len(keep) < len(alive):
                     index = torch.tensor(keep, device=ids.device)
                     cache.batch_select_indices(index)
@@ -204,7 +207,7 @@ class InferenceRunner:
                 mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=-1)
                 last = last + 1
                 result = self.model(
-                    input_ids=chosen[:, None], attention_mask=mask, position_ids=last, cache=cache, use_cache=True
+                    input_ids=chosen[:, None], attention_mask=mask, position_ids=last, use_cache=True, **{key: cache}
                 )
         return out
 
