@@ -68,10 +68,10 @@ def parser(
         prompt = format_input(row)
         if not isinstance(prompt, str):
             raise TypeError(f"{substage}: completion parsing needs a raw prompt, got {type(prompt).__name__}")
-        slot = prompts.primer(prompt)
-        parsed = parse_output(slot + (generation or ""), row) if (generation or "").strip() else None
-        if parsed is None:
+        if not (generation or "").strip():
             raise ParseError("empty generation")
+        slot = prompts.primer(prompt)
+        parsed = parse_output(slot + generation, row)
         return drop_copies(substage, parsed, prompt[: len(prompt) - len(slot)], slot)
 
     return parse

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from ..configs import StageConfig
 from ..llm.config import EndpointArgs
+from .prompts import STYLES
 
 SAMPLE_INPUT = "builtin:sample_texts"
 DEFAULT_TWO_TEXT_MARKERS = [
@@ -60,7 +61,7 @@ class ConstructConfig(StageConfig, EndpointArgs):
             "Messages API; for instruction-tuned generators) or 'completion' (a few-shot document continued by "
             "the model, sent raw through TGI's generate API; for base models such as the embedded gemma-3-270m). "
             "Both template sets are in compeff_hf/construct/prompts/.",
-            "choices": ["chat", "completion"],
+            "choices": list(STYLES),
         },
     )
 
@@ -189,8 +190,8 @@ class ConstructConfig(StageConfig, EndpointArgs):
 
         if self.frequency_weighting not in ("log1p", "none"):
             raise RecipeError(f"frequency_weighting must be 'log1p' or 'none', got {self.frequency_weighting!r}")
-        if self.prompt_format not in ("chat", "completion"):
-            raise RecipeError(f"prompt_format must be 'chat' or 'completion', got {self.prompt_format!r}")
+        if self.prompt_format not in STYLES:
+            raise RecipeError(f"prompt_format must be one of {STYLES}, got {self.prompt_format!r}")
         if self.routing not in ("attributes", "uniform"):
             raise RecipeError(f"routing must be 'attributes' or 'uniform', got {self.routing!r}")
         if not 0.0 <= self.analysis_fraction <= 1.0:

@@ -149,7 +149,7 @@ class InferenceRunner:
         """Greedy continuations; returns each row's decoded prompt+continuation (special tokens skipped).
 
         Rows are length-sorted and left-padded; a row stops once its answer block is complete (see
-        ``AnswerComplete``), so a batch runs only as long as its slowest answer.
+        ``AnswerComplete``) and then leaves the batch (see ``greedy``).
         """
         encoded = self.encode(prompts)
         texts: list[str] = [""] * len(prompts)

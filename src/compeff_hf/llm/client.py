@@ -126,12 +126,11 @@ async def _complete(client: Any, req: ChatRequest, params: dict[str, Any]) -> tu
     if text is None:
         raise ValueError("malformed response: no generated_text")
     reason = getattr(out.details, "finish_reason", None)
-    # TGI keeps the matched stop sequence at the end of generated_text; the Messages API does not: drop it.
-    for seq in stop:
-        if str(reason) in ("stop_sequence", "FinishReason.stop_sequence") and text.endswith(seq):
-            text = text[: -len(seq)]
-            break
-    reason = {"eos_token": "stop", "stop_sequence": "stop"}.get(str(reason), str(reason) if reason else None)
+    if reason == "stop_sequence":
+        # TGI keeps the matched stop sequence at the end of generated_text; the Messages API does not: drop it.
+        matched = next((seq for seq in stop if text.endswith(seq)), "")
+        text = text[: len(text) - len(matched)]
+    reason = {"eos_token": "stop", "stop_sequence": "stop"}.get(reason, reason)
     return text, reason, getattr(out.details, "generated_tokens", None)
 
 
