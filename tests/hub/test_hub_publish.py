@@ -58,8 +58,9 @@ def _stage(root: Path, config: StageConfig, datasets: dict[str, list[dict]], **s
     return root
 
 
-def make_run(root: Path, model_dir: Path, seed: int = 0) -> Path:
-    """A small but real run folder: construct (3 configs), teacher, filter (2 configs), train, eval."""
+def make_run(root: Path, model_dir: Path, seed: int = 0, eval_dir: Path | None = None) -> Path:
+    """A small but real run folder: construct (3 configs), teacher, filter (2 configs), train, and, given the
+    folder of a real `compeff-hf eval` run, eval and eval_base."""
     import shutil
 
     texts = [f"Review {i + seed}: the battery is {'great' if i % 2 else 'awful'}." for i in range(8)]
@@ -116,8 +117,20 @@ def make_run(root: Path, model_dir: Path, seed: int = 0) -> Path:
         )
     )
     (train / "summary.json").write_text(json.dumps({"stage": "train", "status": "done"}))
-    (root / "eval").mkdir()
-    (root / "eval" / "results.json").write_text(json.dumps({"results": {"sst2": {"accuracy": 0.75, "n": 40}}}))
+    if eval_dir is not None:
+        shutil.copytree(eval_dir, root / "eval")
+        # The student before training: same protocol, other scores (so the two folders' configs differ).
+        shutil.copytree(eval_dir, root / "eval_base")
+        base = json.loads((root / "eval_base" / "results.json").read_text())
+        for entry in base["scores"]["datasets"].values():
+            entry["mean"] = 7.25
+        base["scores"]["average"] = 7.25
+        (root / "eval_base" / "results.json").write_text(json.dumps(base))
+        summary = json.loads((root / "eval_base" / "summary.json").read_text())
+        (root / "eval_base" / "summary.json").write_text(
+            json.dumps(summary | {"config_hash": "base", "average": 7.25})
+        )
+        (root / "eval_base" / "config.yaml").write_text("model: gemma-3-270m\n")
     return root
 
 
@@ -154,8 +167,19 @@ def run_py(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def published(hub, hub_env, tiny_gemma, tmp_path_factory):
-    run = make_run(tmp_path_factory.mktemp("run"), tiny_gemma)
+def eval_dir(tiny_gemma, sentibench_dir, tmp_path_factory):
+    """What `compeff-hf eval` really writes (results.json, predictions), for a tiny student."""
+    from compeff_hf.cli import main
+
+    out = tmp_path_factory.mktemp("eval") / "eval"
+    args = ["eval", "--model", str(tiny_gemma), "--data_dir", str(sentibench_dir), "--datasets", "sst2", "opener"]
+    assert main([*args, "--limit", "3", "--seeds", "42", "--max_new_tokens", "8", "--output_dir", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def published(hub, hub_env, tiny_gemma, eval_dir, tmp_path_factory):
+    run = make_run(tmp_path_factory.mktemp("run"), tiny_gemma, eval_dir=eval_dir)
     args = ["publish", "--run_dir", str(run), "--dataset_repo_id", "me/qs-data", "--model_repo_id", "qs-student"]
     proc = run_cli(args, hub_env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -168,7 +192,14 @@ def test_publish_then_load_back_by_repo_id(hub, hub_env, published):
     assert {"README.md", "pipeline/manifest.json", "pipeline/teacher/config.yaml"} <= set(files)
     assert {p.split("/")[0] for p in files if p.endswith(".parquet")} == {
         "attributes", "perspectives", "instructions", "teacher_responses", "scored", "filtered",
+        "predictions", "eval_base-predictions",
     }  # fmt: skip
+    # eval and eval_base are two folders of one stage: each keeps its own config and summary in the repo.
+    assert b"gemma-3-270m" in hub.repo_files("me/qs-data", "dataset")["pipeline/eval_base/config.yaml"]
+    manifest = json.loads(hub.repo_files("me/qs-data", "dataset")["pipeline/manifest.json"])
+    assert manifest["stages"]["eval_base"]["stage"] == "eval" == manifest["stages"]["eval"]["stage"]
+    assert manifest["stages"]["eval_base"]["summary"]["average"] == 7.25
+    assert manifest["stages"]["eval"]["summary"]["average"] != 7.25
     model_files = hub.repo_files("me/qs-student")
     assert "model.safetensors" in model_files and "training_args.bin" not in model_files
     proc = run_py(
@@ -195,6 +226,7 @@ def test_publish_then_load_back_by_repo_id(hub, hub_env, published):
         meta = validate_card_metadata(card)
         out["base_model"], out["license"], out["datasets"] = meta["base_model"], meta["license"], meta["datasets"]
         out["eval"] = [(r.dataset_config, r.metric_type, r.metric_value) for r in card.data.eval_results]
+        out["eval_types"] = sorted({r.dataset_type for r in card.data.eval_results})
         out["card"] = card.text
         print("RESULT" + json.dumps(out))
         """,
@@ -208,7 +240,16 @@ def test_publish_then_load_back_by_repo_id(hub, hub_env, published):
     assert out["arch"] == "Gemma3ForCausalLM" and out["template"]
     assert out["base_model"] == "google/gemma-3-270m" and out["license"] == "gemma"
     assert out["datasets"] == ["me/qs-data"]
-    assert out["eval"] == [["sst2", "accuracy", 0.75]]
+    # The scores `compeff-hf eval` computed, unchanged, with the pushed predictions as the model-index dataset.
+    from compeff_hf.evaluation import model_index_results
+
+    results = json.loads((run / "eval" / "results.json").read_text())
+    expected = [[r.dataset_config, r.metric_type, r.metric_value] for r in model_index_results(results)]
+    assert out["eval"] == expected and expected[-1][0] == "average"
+    assert expected[-1][2] == round(results["scores"]["average"], 2)
+    assert out["eval_types"] == ["me/qs-data"]
+    assert "| dataset | split | metric | this model | base |" in out["card"]
+    assert f"| average | test | average of 2 datasets | {expected[-1][2]:.6g} | 7.25 |" in out["card"]
     assert "<start_of_turn>user" in out["card"]  # the exact prompt format
 
 
@@ -283,3 +324,91 @@ def test_pickle_only_model_is_refused(tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes(b"x")
     with pytest.raises(HubPushError, match="safetensors only"):
         model_files(tmp_path)
+
+
+def test_filter_push_to_hub_pushes_once_through_the_stage(hub, hub_env, tiny_gemma, tmp_path):
+    """`filter --push_to_hub true` goes through the one push path (StageDir.finish); a rerun pushes nothing."""
+    rows = [
+        {
+            "id": f"r{i}",
+            "messages": [{"role": "user", "content": f"Sentiment of review {i}?"}],
+            "output": ["positive", "negative"][i % 2],
+        }
+        for i in range(6)
+    ]
+    data = tmp_path / "teacher.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = [
+        "filter",
+        "--input",
+        str(data),
+        "--scorer_model",
+        str(tiny_gemma),
+        "--output_dir",
+        str(tmp_path / "filter"),
+    ]
+    args += ["--keep_ratio", "0.5", "--push_to_hub", "true", "--hub_repo_id", "me/filtered"]
+    first = run_cli(args, hub_env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    repo = hub.state.repos[("dataset", "me/filtered")]
+    assert {p.split("/")[0] for p in repo.files if p.endswith(".parquet")} == {"filtered", "scored"}
+    commits = len(repo.commits)
+    again = run_cli(args, hub_env)  # finished: the stage is reused and the identical push skipped
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(repo.commits) == commits
+
+
+def test_lora_student_pushed_as_adapter_or_merged(hub, hub_env, tiny_gemma, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_gemma),
+        LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False),  # a non-zero update
+    )
+    adapter = tmp_path / "adapter"
+    model.save_pretrained(adapter)
+    AutoTokenizer.from_pretrained(tiny_gemma).save_pretrained(adapter)
+    (adapter / "training_info.json").write_text(json.dumps({"base_model": "google/gemma-3-270m", "peft": True}))
+    ids = torch.tensor([[2, 10, 20, 30, 40]])
+    with torch.no_grad():
+        want = model(input_ids=ids).logits
+
+    plain = run_cli(["publish", "--model_dir", str(adapter), "--model_repo_id", "me/lora"], hub_env)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    files = hub.repo_files("me/lora")
+    assert "adapter_model.safetensors" in files and "model.safetensors" not in files
+    assert b"library_name: peft" in files["README.md"]
+
+    merged = run_cli(
+        ["publish", "--model_dir", str(adapter), "--model_repo_id", "me/merged", "--merge_adapter", "true"], hub_env
+    )
+    assert merged.returncode == 0, merged.stderr[-3000:]
+    files = hub.repo_files("me/merged")
+    assert "model.safetensors" in files and "adapter_model.safetensors" not in files
+    assert b"library_name: transformers" in files["README.md"]
+    proc = run_py(
+        """
+        import torch
+        from transformers import AutoModelForCausalLM
+        model = AutoModelForCausalLM.from_pretrained("me/merged")
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([[2, 10, 20, 30, 40]])).logits
+        print("RESULT" + json.dumps(logits[0, :, :50].tolist()))
+        """.replace("import torch", "import json, torch"),
+        hub_env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = torch.tensor(json.loads(proc.stdout.split("RESULT", 1)[1]))
+    assert torch.allclose(got, want[0, :, :50], atol=1e-4)  # the merged model computes what adapter + base did
+
+
+def test_merge_adapter_of_full_weights_is_refused_before_pushing(hub, hub_env, tiny_gemma, tmp_path):
+    proc = run_cli(
+        ["publish", "--model_dir", str(tiny_gemma), "--model_repo_id", "me/not-lora", "--merge_adapter", "true"],
+        hub_env,
+    )
+    assert proc.returncode != 0 and "holds full weights, not an adapter" in proc.stderr
+    assert ("model", "me/not-lora") not in hub.state.repos

@@ -384,20 +384,9 @@ def _run(config: FilterConfig, stage: StageDir) -> dict[str, Any]:
             [proxy_stats[r.id]["response_tokens"] for r in rows],  # type: ignore[index]
             kept,
         )
-    record = stage.finish(**summary)
+    record = stage.finish(**summary)  # pushes `filtered` and `scored` when push_to_hub is set (the one push path)
     _print_summary(record)
-    if config.push_to_hub:
-        _push(config, scored, data)
     return record
-
-
-def _push(config: FilterConfig, scored: Any, data: Any) -> None:
-    """Push the selected set (config "data") and the scored pool (config "scored") to one dataset repo."""
-    if not config.hub_repo_id:
-        raise RecipeError("--push_to_hub true needs --hub_repo_id (e.g. me/my-filtered-data)")
-    for name, ds in (("data", data), ("scored", scored)):
-        ds.push_to_hub(config.hub_repo_id, config_name=name, private=config.hub_private)
-    logger.info("filter: pushed data and scored to https://huggingface.co/datasets/%s", config.hub_repo_id)
 
 
 def _with_columns(

@@ -17,7 +17,29 @@ from huggingface_hub import DatasetCard, EvalResult, ModelCard, ModelCardData
 from ..errors import CompEffError
 from .redact import redact, redact_text
 
-DEFAULT_TAGS = ["compeff-hf", "sentiment-analysis", "distillation", "trl", "sft"]
+# The paper the method comes from: its arXiv id in the tags and a link in the body make the Hub list the model
+# under "Paper for" (https://huggingface.co/papers/2510.24425).
+PAPER_ARXIV_ID = "2510.24425"
+DEFAULT_TAGS = ["compeff-hf", "sentiment-analysis", "distillation", "trl", "sft", f"arxiv:{PAPER_ARXIV_ID}"]
+# The paper's entry in the ACL Anthology (2025.emnlp-main.1122), as the Anthology exports it.
+BIBTEX = """@inproceedings{xie-etal-2025-comprehensive,
+    title = "Comprehensive and Efficient Distillation for Lightweight Sentiment Analysis Models",
+    author = "Xie, Guangyu  and
+      Zhang, Yice  and
+      Bao, Jianzhu  and
+      Wang, Qianlong  and
+      Sun, Yang  and
+      Wang, Bingbing  and
+      Xu, Ruifeng",
+    booktitle = "Proceedings of the 2025 Conference on Empirical Methods in Natural Language Processing",
+    month = nov,
+    year = "2025",
+    address = "Suzhou, China",
+    publisher = "Association for Computational Linguistics",
+    url = "https://aclanthology.org/2025.emnlp-main.1122/",
+    doi = "10.18653/v1/2025.emnlp-main.1122",
+    pages = "22081--22102"
+}"""
 EXAMPLE_INSTRUCTION = (
     "What is the overall sentiment of the following review? Answer with positive, negative or neutral.\n\n"
     "Review: The battery lasts all day, but the screen scratches far too easily."
@@ -116,12 +138,17 @@ def inherit_license(base_model: str | None) -> tuple[str | None, str | None]:
 def eval_results_from(results: Any, dataset_type: str = "sentibench", split: str = "test") -> list[EvalResult]:
     """Normalise evaluation results into ``EvalResult`` objects.
 
-    Accepts a list of ``EvalResult``; a list of dicts with ``EvalResult`` fields; or a mapping
-    ``{dataset: {metric: value}}`` (or ``{dataset: value}``, read as accuracy), optionally wrapped in
-    ``{"results": ...}`` as in an eval stage's results.json. Non-numeric entries are skipped.
+    Accepts the results.json written by ``compeff-hf eval`` (one entry per dataset and the average, through
+    :func:`compeff_hf.evaluation.report.model_index_results`); a list of ``EvalResult``; a list of dicts with
+    ``EvalResult`` fields; or a mapping ``{dataset: {metric: value}}`` (or ``{dataset: value}``, read as accuracy),
+    optionally wrapped in ``{"results": ...}``. Non-numeric entries are skipped.
     """
     if results is None:
         return []
+    if isinstance(results, Mapping) and isinstance(results.get("scores"), Mapping) and "protocol" in results:
+        from ..evaluation.report import model_index_results
+
+        return model_index_results(dict(results))
     if isinstance(results, Mapping) and "results" in results and isinstance(results["results"], (Mapping, list)):
         results = results["results"]
     out: list[EvalResult] = []
@@ -227,6 +254,15 @@ def _fmt(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def is_adapter(model_dir: str | Path) -> bool:
+    """Whether a saved student is a PEFT adapter (LoRA) rather than full weights."""
+    return (Path(model_dir) / "adapter_config.json").is_file()
+
+
+def _result_key(result: EvalResult) -> tuple[str, str]:
+    return (str(result.dataset_config or result.dataset_name), str(result.metric_name or result.metric_type))
+
+
 def build_model_card(
     model_dir: str | Path,
     *,
@@ -237,9 +273,12 @@ def build_model_card(
     training: Mapping[str, Any] | None,
     reproduce: str,
     eval_results: Sequence[EvalResult] | Mapping[str, Any] | None = None,
+    compare_results: Mapping[str, Any] | None = None,
+    eval_dataset_id: str | None = None,
     license: str | None = None,
     tags: Sequence[str] | None = None,
     model_id: str | None = None,
+    adapter: bool | None = None,
     example_instruction: str = EXAMPLE_INSTRUCTION,
 ) -> ModelCard:
     """Render the model card of a trained student.
@@ -252,17 +291,28 @@ def build_model_card(
         hyperparameters: training settings to list (secrets are masked).
         training: training results (steps, loss, runtime, tokens).
         reproduce: the command that reproduces the student.
-        eval_results: SentiBench results, as ``EvalResult`` objects or a mapping (see :func:`eval_results_from`).
+        eval_results: the student's SentiBench results, as ``EvalResult`` objects or a mapping (see
+            :func:`eval_results_from`).
+        compare_results: other models' results on the same datasets, shown as extra columns of the results table
+            (e.g. ``{"base": ..., "teacher": ...}``), never in the metadata.
+        eval_dataset_id: the Hub dataset the results can be checked against (e.g. the run's dataset repo holding
+            the SentiBench predictions). ``model-index`` needs a Hub dataset id, so without one the results are
+            shown in the table only.
         license: overrides the license inherited from the base model.
         tags: extra tags.
         model_id: the Hub repo id used in the snippet (defaults to the folder name).
+        adapter: whether the folder holds a PEFT adapter (default: detected from ``adapter_config.json``); an
+            adapter's card says ``library_name: peft`` so the Hub loads it on top of ``base_model``.
 
     Returns:
         A ``huggingface_hub.ModelCard`` whose metadata round-trips through ``ModelCard.load``.
     """
+    import dataclasses
+
     model_dir = Path(model_dir)
     model_id = model_id or model_dir.name
     model_name = model_id.split("/")[-1]
+    adapter = is_adapter(model_dir) if adapter is None else adapter
     hub_base = hub_base_model(base_model)
     license_name = None
     if license is None:
@@ -270,26 +320,36 @@ def build_model_card(
     dataset_list = [datasets] if isinstance(datasets, str) else list(datasets or [])
     hub_datasets = [d for d in dataset_list if is_hub_id(d)]
     results = eval_results_from(eval_results)
-    all_tags = list(dict.fromkeys([*DEFAULT_TAGS, *(tags or [])]))
+    if eval_dataset_id and not _HUB_ID.match(eval_dataset_id):
+        raise CompEffError(f"eval_dataset_id must be a Hub dataset id (owner/name), got {eval_dataset_id!r}")
+    index_results = [dataclasses.replace(r, dataset_type=eval_dataset_id) for r in results] if eval_dataset_id else []
+    all_tags = list(dict.fromkeys([*DEFAULT_TAGS, *(["lora", "peft"] if adapter else []), *(tags or [])]))
     card_data = ModelCardData(
         model_name=model_name,
         base_model=hub_base,
         datasets=hub_datasets or None,
         license=license,
         license_name=license_name,
-        library_name="transformers",
+        library_name="peft" if adapter else "transformers",
         pipeline_tag="text-generation",
         language=["en"],
         tags=all_tags,
-        eval_results=results or None,
+        eval_results=index_results or None,
     )
     facts = _model_facts(model_dir)
+    compare = {
+        label: {_result_key(r): r for r in eval_results_from(res)} for label, res in (compare_results or {}).items()
+    }
     eval_rows = [
         {
             "dataset": r.dataset_config or r.dataset_name,
             "split": r.dataset_split or "",
             "metric": r.metric_name or r.metric_type,
             "value": _fmt(r.metric_value),
+            "compare": [
+                _fmt(other[_result_key(r)].metric_value) if _result_key(r) in other else ""
+                for other in compare.values()
+            ],
         }
         for r in results
     ]
@@ -303,13 +363,20 @@ def build_model_card(
         license_text=(license_name or license) if license else "not known: check the base model's license",
         datasets=hub_datasets,
         eval_rows=eval_rows,
+        compare_labels=list(compare),
+        in_model_index=bool(index_results),
+        eval_dataset_id=eval_dataset_id,
+        adapter=adapter,
+        base_hub_id=hub_base,
+        arxiv_id=PAPER_ARXIV_ID,
+        bibtex=BIBTEX,
         example_instruction=example_instruction,
         prompt_format=_prompt_format(model_dir, example_instruction),
         max_new_tokens=128,
         hyperparameters={k: _fmt(v) for k, v in redact(dict(hyperparameters or {})).items() if v is not None},
         training={k: _fmt(v) for k, v in redact(dict(training or {})).items() if v is not None},
         reproduce=redact_text(reproduce),
-        versions=versions(),
+        versions=versions(("compeff-hf", "transformers", "trl", "peft", "torch", "datasets", "tokenizers")),
         num_parameters=facts.get("num_parameters"),
         dtype=facts.get("dtype"),
     )
@@ -475,16 +542,18 @@ def build_dataset_card(
                 ),
             }
         )
+    ordered = sorted(manifest["stages"].items(), key=lambda kv: (rank.get(kv[1].get("stage", kv[0]), 99), kv[0]))
     stages = [
         _stage_facts(name, redact(dict(stage_configs.get(name) or {})), redact(dict(record.get("summary") or {})))
-        for name, record in sorted(manifest["stages"].items(), key=lambda kv: rank.get(kv[0], 99))
+        | {"command": record.get("stage", name)}
+        for name, record in ordered
     ]
     if reproduce is None:
         lines = [
             f"hf download {repo_id} --repo-type dataset --include 'pipeline/*' --local-dir {repo_id.split('/')[-1]}"
         ]
         lines += [
-            f"compeff-hf {s['name']} --config {repo_id.split('/')[-1]}/pipeline/{s['name']}/config.yaml"
+            f"compeff-hf {s['command']} --config {repo_id.split('/')[-1]}/pipeline/{s['name']}/config.yaml"
             for s in stages
         ]
         reproduce = "\n".join(lines)
@@ -492,7 +561,7 @@ def build_dataset_card(
         pretty_name=pretty_name or repo_id.split("/")[-1],
         language=["en"],
         task_categories=["text-generation", "text-classification"],
-        tags=["compeff-hf", "sentiment-analysis", "distillation", "synthetic"],
+        tags=["compeff-hf", "sentiment-analysis", "distillation", "synthetic", f"arxiv:{PAPER_ARXIV_ID}"],
         size_categories=_size_category(sum(c["rows"] for c in configs)),
         configs=[
             {
@@ -513,6 +582,8 @@ def build_dataset_card(
         stages=stages,
         reproduce=redact_text(reproduce),
         version=versions(("compeff-hf",)).get("compeff-hf", "?"),
+        arxiv_id=PAPER_ARXIV_ID,
+        bibtex=BIBTEX,
     )
     return DatasetCard(redact_text(str(card)))
 
@@ -524,8 +595,14 @@ def model_card_from_training_info(
     model_id: str | None = None,
     datasets: Sequence[str] | None = None,
     eval_results: Any = None,
+    compare_results: Mapping[str, Any] | None = None,
+    eval_dataset_id: str | None = None,
 ) -> ModelCard:
-    """:func:`build_model_card` fed from the train stage's ``training_info.json`` (read from ``model_dir``)."""
+    """:func:`build_model_card` fed from the train stage's ``training_info.json`` (read from ``model_dir``).
+
+    This is the one model-card path: the train stage writes its README.md with it, ``publish`` re-renders it with
+    the Hub ids and SentiBench results known at that point.
+    """
     model_dir = Path(model_dir)
     if info is None:
         path = model_dir / "training_info.json"
@@ -533,7 +610,7 @@ def model_card_from_training_info(
     listed = [d.get("name") if isinstance(d, Mapping) else d for d in info.get("datasets") or []]
     training_keys = (
         "train_runtime_s", "train_tokens", "loss_tokens", "tokens_per_second", "first_loss", "final_loss",
-        "global_step", "train_samples", "device", "distillation",
+        "global_steps", "global_batch_size", "epochs", "train_samples", "device", "world_size", "distillation",
     )  # fmt: skip
     return build_model_card(
         model_dir,
@@ -544,5 +621,7 @@ def model_card_from_training_info(
         training={k: info[k] for k in training_keys if info.get(k) is not None},
         reproduce=info.get("reproduce_command") or "compeff-hf train --config <recipe.yaml>",
         eval_results=eval_results if eval_results is not None else info.get("eval_results"),
+        compare_results=compare_results,
+        eval_dataset_id=eval_dataset_id,
         model_id=model_id,
     )

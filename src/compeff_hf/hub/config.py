@@ -30,6 +30,35 @@ class PublishConfig:
         default=None,
         metadata={"help": "SentiBench results.json for the model card. Default: <run_dir>/eval/results.json."},
     )
+    base_eval_results: str | None = field(
+        default=None,
+        metadata={
+            "help": "SentiBench results.json of the student before training, a 'base' column of the card's table. "
+            "Default: <run_dir>/eval_base/results.json when present."
+        },
+    )
+    teacher_eval_results: str | None = field(
+        default=None,
+        metadata={
+            "help": "SentiBench results.json of the teacher (`compeff-hf eval --model <teacher>`), a 'teacher' "
+            "column of the card's table, so the student can be compared with the model it was distilled from."
+        },
+    )
+    eval_dataset_id: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hub dataset id named in the card's model-index (it must be a Hub dataset). Default: the "
+            "dataset repo of this publish when it holds the eval stage's predictions; without either, the results "
+            "appear in the card's table only."
+        },
+    )
+    merge_adapter: bool = field(
+        default=False,
+        metadata={
+            "help": "For a LoRA student: merge the adapter into the base model and push full weights "
+            "(library_name transformers). Default: push the adapter (library_name peft)."
+        },
+    )
     private: bool = field(default=False, metadata={"help": "Create the repos as private."})
     overwrite_repo: bool = field(
         default=False,

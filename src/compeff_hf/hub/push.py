@@ -117,6 +117,12 @@ def stage_configs(stage_dir: Path, config_name: str | None = None) -> list[Confi
     return out
 
 
+def stage_key(stage_dir: Path, stage: str) -> str:
+    """Where a stage folder's config and summary go in a repo (``pipeline/<key>/``): the stage's name, or the
+    folder's name for a second folder of one stage (``eval_base`` beside ``eval``), so neither hides the other."""
+    return stage if Path(stage_dir).name == stage else Path(stage_dir).name
+
+
 def find_stage_dirs(run_dir: Path) -> list[Path]:
     """Finished stage folders of a run, in pipeline order (a stage folder holds summary.json)."""
     run_dir = Path(run_dir)
@@ -275,7 +281,15 @@ def push_datasets(
         stage, summary, config = read_stage(stage_dir)
         infos = stage_configs(stage_dir, names.get(stage_dir.resolve()))
         local += infos
-        stages[stage] = {"summary": redact(summary), "config": redact(config), "configs": [i.name for i in infos]}
+        key = stage_key(stage_dir, stage)
+        if key in stages:
+            raise HubPushError(f"two stage folders push as '{key}' ({stage_dir}); give them different folder names")
+        stages[key] = {
+            "stage": stage,
+            "summary": redact(summary),
+            "config": redact(config),
+            "configs": [i.name for i in infos],
+        }
     seen: dict[str, str] = {}
     for info in local:
         if info.name in seen:
@@ -319,7 +333,7 @@ def push_datasets(
             ops.append(CommitOperationAdd(path_in_repo=f"{info.name}/{Path(shard).name}", path_or_fileobj=shard))
         manifest["configs"][info.name] = info.to_dict()
     for stage, record in stages.items():
-        manifest["stages"][stage] = {"configs": record["configs"], "summary": record["summary"]}
+        manifest["stages"][stage] = {k: record[k] for k in ("stage", "configs", "summary")}
         ops.append(_text_op(f"pipeline/{stage}/config.yaml", yaml.safe_dump(record["config"], sort_keys=False)))
         ops.append(_text_op(f"pipeline/{stage}/summary.json", json.dumps(record["summary"], indent=2, default=str)))
     remote_stage_configs = {}
