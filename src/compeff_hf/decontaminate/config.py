@@ -23,8 +23,8 @@ class DecontaminationArgs:
             "$SENTIBENCH_DIR, else 'github' (as `compeff-hf eval`)."
         },
     )
-    decontaminate_eval_sets: list[str] = field(
-        default_factory=list,
+    decontaminate_eval_sets: list[str] | None = field(
+        default=None,
         metadata={
             "help": "More evaluation sets, each a local file/folder or a Hub dataset id (split 'test'), optionally "
             "REF::COLUMN; without a column the first of text, sentence, review, ... is read."
@@ -60,7 +60,7 @@ class DecontaminationStep(DecontaminationArgs):
     )
 
 
-def validate(config: DecontaminationArgs) -> None:
+def validate_decontamination(config: DecontaminationArgs) -> None:
     """Clear errors for impossible values, before a stage writes anything."""
     if config.decontaminate_action not in ACTIONS:
         raise RecipeError(f"decontaminate_action must be one of {ACTIONS}, got {config.decontaminate_action!r}")
@@ -94,6 +94,6 @@ class DecontaminateConfig(StageConfig, DecontaminationArgs):
     )
 
     def __post_init__(self) -> None:
-        validate(self)
+        validate_decontamination(self)
         if not self.fields:
             raise RecipeError("fields must name at least one column to check")

@@ -21,12 +21,12 @@ _CACHE: dict[tuple, Index] = {}
 def index_for(config: DecontaminationArgs) -> Index:
     """The index of the configured evaluation sets; built once per process for the same sets and settings."""
     key = (
-        fingerprint(config.decontaminate_sentibench, config.decontaminate_eval_sets),
+        fingerprint(config.decontaminate_sentibench, config.decontaminate_eval_sets or []),
         config.decontaminate_ngram,
         config.decontaminate_min_words,
     )
     if key not in _CACHE:
-        sets = load_sets(config.decontaminate_sentibench, config.decontaminate_eval_sets)
+        sets = load_sets(config.decontaminate_sentibench, config.decontaminate_eval_sets or [])
         _CACHE.clear()  # one index at a time: they are tens of MB
         _CACHE[key] = build_index(sets, config.decontaminate_ngram, config.decontaminate_min_words)
         info = _CACHE[key].describe()
@@ -52,14 +52,14 @@ class StageCheck:
             self.phases = {r["id"]: {k: v for k, v in r.items() if k != "id"} for r in self.ledger.rows()}
 
     def rows(self, phase: str, rows: list[dict], fields: Sequence[str]) -> tuple[list[dict], list[dict]]:
-        """(rows to keep, matched rows) of a list of dict rows; see :func:`decontaminate_rows`."""
+        """(rows to keep, rows dropped) of a list of dict rows (flag mode drops none); see decontaminate_rows."""
         if not self.enabled:
             return rows, []
         index = index_for(self.config)
         result = decontaminate_rows(rows, index, fields, action=self.action)
         self._record(phase, result.report, index)
         self._refuse_empty(phase, len(rows), len(result.kept), result.report)
-        return result.kept, result.matched
+        return result.kept, result.matched if self.action == "drop" else []
 
     def dataset(self, phase: str, ds: Any, fields: Sequence[str]) -> Any:
         """A ``datasets.Dataset`` without its matched rows (drop) or with a ``contamination`` column (flag)."""
