@@ -12,14 +12,13 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("COMPEFF_HF_NO_PROGRESS", "1")
-# construct and filter decontaminate against SentiBench by default; they find it where the fixture below does.
-_SENTIBENCH = Path(__file__).resolve().parents[1].parent / "shared" / "sentibench"
-if _SENTIBENCH.is_dir():
-    os.environ.setdefault("SENTIBENCH_DIR", str(_SENTIBENCH))
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# construct and filter decontaminate against SentiBench by default; they find it where the fixture below does.
+if (REPO_ROOT.parent / "shared" / "sentibench").is_dir():
+    os.environ.setdefault("SENTIBENCH_DIR", str(REPO_ROOT.parent / "shared" / "sentibench"))
 
 
 @pytest.fixture(scope="session")
