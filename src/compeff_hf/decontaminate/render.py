@@ -21,9 +21,13 @@ def headline(summary: Mapping[str, Any] | None) -> str:
     verb = "dropped" if summary.get("action") == "drop" else "flagged"
     return (
         f"checked {checked} against {len(sets)} evaluation sets ({summary.get('ngram')}-word overlap; test texts "
-        f"under {summary.get('ngram')} words matched whole): {summary.get('rows_matched', 0)} rows matched and "
+        f"under {summary.get('ngram')} words matched whole): {_rows(summary.get('rows_matched', 0))} matched and "
         f"{verb}" + (f" ({counts})" if counts else "")
     )
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
 
 
 def markdown(by_stage: Mapping[str, Mapping[str, Any] | None]) -> str:
