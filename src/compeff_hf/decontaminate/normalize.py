@@ -17,6 +17,7 @@ _PTB_BRACKET = re.compile(r"-[lr][rsc]b-")
 # A clitic a tokeniser split off ("do n't", "it 's") joins the word before it, as in the untokenised text.
 _SPLIT_CLITIC = re.compile(r"\s+(?=(?:n't|'s|'re|'ll|'ve|'m|'d)(?![^\W_]))")
 _WORD = re.compile(r"[^\W_]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")  # the same on case-folded ASCII text, twice as fast
 
 
 def words(text: str) -> list[str]:
@@ -26,4 +27,4 @@ def words(text: str) -> list[str]:
     text = _HTML_TAG.sub(" ", text)
     text = _PTB_BRACKET.sub(" ", text)
     text = _SPLIT_CLITIC.sub("", text).replace("'", "")
-    return _WORD.findall(text)
+    return (_ASCII_WORD if text.isascii() else _WORD).findall(text)
