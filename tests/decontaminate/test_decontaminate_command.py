@@ -130,3 +130,43 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, capsys, flags
     assert cli(["decontaminate", "--input", str(data), "--output_dir", str(out), *flags]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_named_eval_set_from_the_hub(tmp_path):
+    """A Hub dataset id as evaluation set (its `test` split), served by the local Hub on 127.0.0.1."""
+    import os
+    import subprocess
+    import sys
+
+    from huggingface_hub import HfApi
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub"))
+    from hub_server import DEFAULT_TOKENS, HubServer
+
+    token = next(iter(DEFAULT_TOKENS))
+    server = HubServer().start()
+    try:
+        api = HfApi(endpoint=server.url, token=token)
+        api.create_repo("me/heldout", repo_type="dataset")
+        held = _write(tmp_path / "test.jsonl", [{"text": CLEAN[0]}, {"text": CLEAN[1]}])
+        api.upload_file(
+            path_or_fileobj=str(held), path_in_repo="test.jsonl", repo_id="me/heldout", repo_type="dataset"
+        )
+        rows = [{"id": i, "text": t} for i, t in enumerate([CLEAN[0].upper(), CLEAN[2]])]
+        out = tmp_path / "out"
+        env = {
+            **os.environ,
+            "HF_ENDPOINT": server.url,
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_TOKEN": token,
+            "HF_HOME": str(tmp_path / "hf_home"),
+        }
+        args = ["decontaminate", "--input", str(_write(tmp_path / "rows.jsonl", rows)), "--output_dir", str(out)]
+        args += ["--decontaminate_sentibench", "none", "--decontaminate_eval_sets", "me/heldout"]
+        done = subprocess.run([sys.executable, "-m", "compeff_hf.cli", *args], env=env, capture_output=True, text=True)
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr[-3000:]
+    d = json.loads((out / "summary.json").read_text())["decontamination"]
+    assert d["per_test_set"] == {"me/heldout": 1} and d["eval_sets"] == {"me/heldout": 2}
+    assert [r["id"] for r in load_rows(out / "data").to_list()] == [1]
