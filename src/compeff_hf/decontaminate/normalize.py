@@ -23,8 +23,13 @@ _ASCII_WORD = re.compile(r"[a-z0-9]+")  # the same on case-folded ASCII text, tw
 def words(text: str) -> list[str]:
     """The normalised words of ``text`` (see the module docstring)."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = _APOSTROPHES.sub("'", text)
-    text = _HTML_TAG.sub(" ", text)
-    text = _PTB_BRACKET.sub(" ", text)
-    text = _SPLIT_CLITIC.sub("", text).replace("'", "")
+    # Each pass runs only when its characters occur (most texts need none): normalisation is most of the scan time.
+    if not text.isascii() or "`" in text:
+        text = _APOSTROPHES.sub("'", text)
+    if "<" in text:
+        text = _HTML_TAG.sub(" ", text)
+    if "b-" in text:
+        text = _PTB_BRACKET.sub(" ", text)
+    if "'" in text:
+        text = _SPLIT_CLITIC.sub("", text).replace("'", "")
     return (_ASCII_WORD if text.isascii() else _WORD).findall(text)
