@@ -35,9 +35,13 @@ def run_dir(tmp_path_factory, sentibench_dir):
     ]
     (root / "texts.jsonl").write_text("".join(json.dumps(t) + "\n" for t in texts))
     (root / "prompts.jsonl").write_text(json.dumps({"text": PHRASE}) + "\n")
+    references = [json.loads(line) for line in sample_texts_path().read_text().splitlines()[100:110]]
+    references.append({"text": _test_item(sentibench_dir, "twitter", 3), "domain": "tweet"})
+    (root / "references.jsonl").write_text("".join(json.dumps(t) + "\n" for t in references))
     config = ConstructConfig(
         output_dir=str(root / "out"),
         input=str(root / "texts.jsonl"),
+        reference_input=str(root / "references.jsonl"),
         min_attribute_count=2,
         ap_preference_percentile=10.0,
         analysis_prompts_per_perspective=3,
@@ -75,6 +79,13 @@ def test_contaminated_user_texts_are_dropped_before_any_request(run_dir):
     ]
 
 
+def test_contaminated_reference_texts_are_not_shown_to_the_generator(run_dir):
+    out, _ = run_dir
+    phase = json.loads((out / "summary.json").read_text())["decontamination"]["phases"]["references"]
+    assert (phase["rows_checked"], phase["rows_dropped"]) == (11, 1)
+    assert phase["per_test_set"]["twitter"] == 1 and sum(phase["per_test_set"].values()) == 1
+
+
 def test_instructions_holding_an_evaluation_text_are_dropped_and_counted(run_dir):
     out, _ = run_dir
     summary = json.loads((out / "summary.json").read_text())
@@ -92,7 +103,7 @@ def test_instructions_holding_an_evaluation_text_are_dropped_and_counted(run_dir
     assert phase["per_test_set"]["prompts"] == len(dropped) and phase["by_kind"]["contained"] == len(dropped)
     assert summary["rows"] == len(data)
     totals = summary["decontamination"]
-    assert totals["rows_dropped"] == 2 + len(dropped) and totals["per_test_set"]["prompts"] == len(dropped)
+    assert totals["rows_dropped"] == 2 + 1 + len(dropped) and totals["per_test_set"]["prompts"] == len(dropped)
 
 
 def test_a_resumed_stage_reports_the_phases_it_reused(run_dir):
