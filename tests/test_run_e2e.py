@@ -18,12 +18,18 @@ from pathlib import Path
 
 import pytest
 
+from compeff_hf.construct.pipeline import sample_texts_path
+
 REPO = Path(__file__).resolve().parents[1]
+HELD_OUT = 3
 
 pytestmark = pytest.mark.slow
 
 
 def run_args(out: Path, model: Path, sentibench: Path) -> list[str]:
+    # A held-out set holding 3 of the built-in sample texts: construct must drop them before sampling its 6 texts.
+    heldout = out.parent / "heldout.jsonl"
+    heldout.write_text("".join(sample_texts_path().read_text().splitlines(keepends=True)[:HELD_OUT]))
     overrides = [
         f"construct.model={model}",
         "construct.max_texts=6",
@@ -37,6 +43,7 @@ def run_args(out: Path, model: Path, sentibench: Path) -> list[str]:
         "construct.min_attributes=4",
         "construct.max_perspectives=2",
         "construct.demo_requests_per_task=1",
+        f"construct.decontaminate_eval_sets={heldout}",
         f"teacher.model={model}",
         "teacher.temperature=0",
         "teacher.max_new_tokens=12",
@@ -124,6 +131,86 @@ def test_clean_run_writes_every_stage_and_the_report(clean_run):
     for section in ("## Stages", "## Perspectives", "## Difficulty and selection", "## Training", "## SentiBench"):
         assert section in report
     assert "has not run" not in report
+
+
+def summaries(run: Path) -> dict[str, dict]:
+    return {
+        s: json.loads((run / s / "summary.json").read_text())
+        for s in json.loads((run / "manifest.json").read_text())["stages"]
+    }
+
+
+def test_stage_counts_agree_with_each_other_and_with_the_data(clean_run):
+    s = summaries(clean_run)
+    construct, teacher, filt, train = s["construct"], s["teacher"], s["filter"], s["train"]
+    instructions, answered = rows(clean_run / "construct" / "data"), rows(clean_run / "teacher" / "data")
+    texts = construct["substages"]["texts"]
+    assert texts["texts"] == len(rows(clean_run / "construct" / "texts")) == 6  # construct.max_texts=6
+    assert construct["rows"] == construct["substages"]["assemble"]["data"] == len(instructions)
+    assert {r["text_id"] for r in instructions} <= {t["id"] for t in rows(clean_run / "construct" / "texts")}
+    checked = construct["decontamination"]["phases"]
+    assert checked["texts"]["rows_dropped"] == checked["texts"]["per_test_set"]["heldout"] == HELD_OUT
+    assert sum(r["kind"] == "contamination" for r in rows(clean_run / "construct" / "rejected")) == HELD_OUT
+    assert (
+        checked["texts"]["rows_checked"] == texts["read"] - texts["rejected_texts"] + checked["texts"]["rows_dropped"]
+    )
+    assert checked["instructions"]["rows_checked"] == construct["rows"] + checked["instructions"]["rows_dropped"]
+    assert teacher["rows_in"] == teacher["rows_out"] == len(answered) == len(instructions) and teacher["failed"] == 0
+    assert {r["id"] for r in answered} == {r["id"] for r in instructions}
+    dropped = filt["decontamination"]["rows_dropped"]
+    assert filt["rows_in"] + dropped == len(answered) == filt["decontamination"]["phases"]["rows"]["rows_checked"]
+    scored, kept = rows(clean_run / "filter" / "scored"), rows(clean_run / "filter" / "data")
+    assert len(scored) == filt["rows_in"] and sum(r["selected"] for r in scored) == filt["rows_kept"] == len(kept)
+    assert sum(h["n"] for h in filt["histograms"].values()) == filt["rows_in"]
+    assert sum(h["kept"] for h in filt["histograms"].values()) == filt["rows_kept"]
+    assert train["rows"] == train["data_stats"]["rows_in"] == len(kept)
+    for stage in ("eval_base", "eval"):
+        results = json.loads((clean_run / stage / "results.json").read_text())
+        assert results["n_items"] == {"sst2": 2, "atsa_rest16": 2}  # eval.limit=2 over the two named datasets
+        assert results["protocol"]["seeds"] == [42] and results["protocol"]["limit"] == 2
+        means = {n: d["mean"] for n, d in results["scores"]["datasets"].items()}
+        for d in results["scores"]["datasets"].values():
+            assert d["mean"] == pytest.approx(100 * d["per_seed"]["42"]["score"]) and 0 <= d["mean"] <= 100
+        assert results["scores"]["average"] == pytest.approx(sum(means.values()) / 2)
+        assert s[stage]["average"] == round(results["scores"]["average"], 2) and s[stage]["datasets"] == 2
+
+
+def test_report_figures_equal_the_stage_summaries(clean_run):
+    from compeff_hf.decontaminate.render import headline
+
+    s = summaries(clean_run)
+    report = (clean_run / "report.md").read_text()
+    teacher = s["teacher"]
+    assert f"| teacher | {teacher['wall_time_s']:.0f} s | {teacher['requests']} | " in report
+    assert f"| {teacher['prompt_tokens'] + teacher['completion_tokens']} |" in report.split("| teacher |", 1)[1]
+    assert f"| train | {s['train']['wall_time_s']:.0f} s | 0 | {s['train']['train_tokens']} |" in report
+    for kind, h in s["filter"]["histograms"].items():
+        assert f"| {kind} | {h['n']} | {h['kept']} |" in report
+    assert f"Loss went from {s['train']['first_loss']:.3f}" in report
+    assert f"to {s['train']['final_loss']:.3f}" in report
+    before, after = (
+        json.loads((clean_run / st / "results.json").read_text())["scores"] for st in ("eval_base", "eval")
+    )
+    table = report.split("## SentiBench", 1)[1]
+    for name in ("sst2", "atsa_rest16", "average"):
+        b = before["average"] if name == "average" else before["datasets"][name]["mean"]
+        a = after["average"] if name == "average" else after["datasets"][name]["mean"]
+        cells = [
+            c.strip() for c in next(line for line in table.splitlines() if line.startswith(f"| {name} |")).split("|")
+        ]
+        assert cells[2].split()[0] == f"{b:.1f}" and cells[3].split()[0] == f"{a:.1f}", cells
+    decontamination = report.split("## Decontamination", 1)[1]
+    for stage in ("construct", "filter"):
+        assert f"- **{stage}**: {headline(s[stage]['decontamination'])}." in decontamination
+    phases = s["construct"]["decontamination"]["phases"]
+    assert (
+        f"checked {phases['texts']['rows_checked']} texts, {phases['instructions']['rows_checked']} instructions"
+        in (decontamination)
+    )
+    assert (
+        f"checked {s['filter']['decontamination']['phases']['rows']['rows_checked']} rows against 12"
+        in decontamination
+    )
 
 
 def test_rerun_is_a_no_op(clean_run, tiny_gemma, sentibench_dir):

@@ -74,6 +74,14 @@ COMMANDS: dict[str, Command] = {
         "in: a run recipe naming each stage's settings\nout: <output_dir>/<stage>/ for every stage, manifest, report.md",
         "compeff-hf run --config recipes/quickstart/run.yaml --output_dir runs/quickstart",
     ),
+    "decontaminate": Command(
+        "drop (or flag) rows that hold SentiBench test texts or other evaluation texts (n-gram overlap)",
+        "compeff_hf.decontaminate.config:DecontaminateConfig",
+        "compeff_hf.decontaminate.command:main",
+        "in: any dataset (stage folder, file, Hub id) with text, instruction, messages or output columns\n"
+        "out: <output_dir>/data (the clean rows) and summary.json (matches per evaluation set, examples)",
+        "compeff-hf decontaminate --input runs/qs/teacher --decontaminate_sentibench ../shared/sentibench",
+    ),
     "serve": Command(
         "serve a local model over a TGI-compatible HTTP API (the embedded teacher engine)",
         "compeff_hf.llm.serve:ServeConfig",

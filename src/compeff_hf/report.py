@@ -54,7 +54,7 @@ def _scalars(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Flatten the numeric and short string fields of a summary for the counts table."""
     out: dict[str, Any] = {}
     for key, value in summary.items():
-        if key in ("config_hash", "stage", "status", "finished_at", "prompts", "histograms"):
+        if key in ("config_hash", "stage", "status", "finished_at", "prompts", "histograms", "decontamination"):
             continue
         if isinstance(value, dict) and len(value) <= 12:
             out.update(_scalars(value, f"{prefix}{key}."))
@@ -216,6 +216,16 @@ def _plot_eval(root: Path, out: Path) -> tuple[str, Path | None]:
     return "\n".join(lines), path
 
 
+def _decontamination(root: Path, out: Path) -> tuple[str, Path | None]:
+    from .decontaminate.render import markdown
+
+    found = {stage: (_summary(root, stage) or {}).get("decontamination") for stage in ("construct", "filter")}
+    found = {stage: d for stage, d in found.items() if d is not None}
+    if not found:
+        return "_construct and filter have not run (or predate decontamination)._", None
+    return markdown(found), None
+
+
 def _efficiency(root: Path, out: Path) -> tuple[str, Path | None]:
     path = root / "efficiency" / "results.json"
     if not path.exists():
@@ -275,6 +285,7 @@ def write_report(root: str | Path, config: Any | None = None) -> Path:
         parts += ["_No stage has finished yet._", ""]
 
     for title, builder in (
+        ("Decontamination", _decontamination),
         ("Perspectives", _plot_perspectives),
         ("Difficulty and selection", _plot_difficulty),
         ("Training", _plot_loss),

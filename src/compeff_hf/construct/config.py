@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..configs import StageConfig
+from ..decontaminate.config import DecontaminationStep, validate_decontamination
 from ..llm.config import EndpointArgs
 from .prompts import STYLES
 
@@ -22,7 +23,7 @@ DEFAULT_TWO_TEXT_MARKERS = [
 
 
 @dataclass
-class ConstructConfig(StageConfig, EndpointArgs):
+class ConstructConfig(StageConfig, EndpointArgs, DecontaminationStep):
     """Attribute-based automatic instruction construction (CompEffDist module 1)."""
 
     stage_name: ClassVar[str] = "construct"
@@ -188,6 +189,7 @@ class ConstructConfig(StageConfig, EndpointArgs):
     def __post_init__(self):
         from ..errors import RecipeError
 
+        validate_decontamination(self)
         if self.frequency_weighting not in ("log1p", "none"):
             raise RecipeError(f"frequency_weighting must be 'log1p' or 'none', got {self.frequency_weighting!r}")
         if self.prompt_format not in STYLES:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import load_rows, row_id
+from ..decontaminate.step import StageCheck
 from ..errors import CompEffError, DataError
 from ..log import get_logger
 from ..stage import StageDir
@@ -46,6 +47,7 @@ class ConstructRun:
         self.llm_stats: dict[str, dict[str, Any]] = {}
         self._stack = contextlib.ExitStack()
         self._endpoint = None
+        self.decontam = StageCheck(config, stage)  # user texts, reference texts, assembled instructions
 
     # ------------------------------------------------------------------------------------------- plumbing
     def endpoint(self):
@@ -141,6 +143,8 @@ class ConstructRun:
     def load_texts(self) -> dict[str, list[dict]]:
         cfg = self.config
         rows, rejected = read_texts(cfg.input, cfg, what="input")
+        rows, dropped = self.decontam.rows("texts", rows, ["text"])
+        rejected += contaminated("texts", dropped, lambda r: r["text"])
         texts = sample_balanced(rows, cfg.max_texts, cfg.seed)
         self.note("texts", read=len(rows) + len(rejected))
         return {"texts": texts, "rejected_texts": rejected}
@@ -411,13 +415,14 @@ class ConstructRun:
                         "construct: no instruction could be assembled (no perspective has an analysis prompt or a "
                         "task). See the rejected dataset for why; --min_tasks_per_perspective 2 adds seed tasks."
                     )
+                rows, dropped = self.decontam.rows("instructions", rows, ["text", "messages"])
                 self.note(
                     "assemble",
                     texts_in=len(texts),
                     analysis=sum(r["instruction_type"] == "analysis" for r in rows),
                     task=sum(r["instruction_type"] == "task" for r in rows),
                 )
-                return {"data": rows}
+                return {"data": rows, "rejected_contaminated": contaminated("assemble", dropped, _user_turn)}
 
             data = self.substage("assemble", build)["data"]
         rejected = []
@@ -432,12 +437,13 @@ class ConstructRun:
             "llm": self.llm_stats,
             "rejected": len(rejected),
             "rejected_by_reason": _reasons(rejected),
+            "decontamination": self.decontam.summary(),
         }
 
     def references(self, texts: list[dict]) -> list[dict]:
         if self.config.reference_input:
             rows, _ = read_texts(self.config.reference_input, self.config, what="reference_input")
-            return rows
+            return self.decontam.rows("references", rows, ["text"])[0]
         return texts
 
     def write_card(self) -> None:
@@ -476,6 +482,16 @@ def reject(substage: str, rid: str | None, reason: str, generation: Any, kind: s
         "reason": str(reason)[:500],
         "generation": None if generation is None else str(generation),
     }
+
+
+def contaminated(substage: str, rows: list[dict], what: Callable[[dict], Any]) -> list[dict]:
+    """Rows decontamination dropped, as rejected rows naming the evaluation sets they match."""
+    reason = "matches evaluation set(s): {}"
+    return [reject(substage, r["id"], reason.format(r["contamination"]), what(r), kind="contamination") for r in rows]
+
+
+def _user_turn(row: dict) -> str:
+    return next((t["content"] for t in reversed(row["messages"]) if t["role"] == "user"), "")
 
 
 def _reasons(rows: list[dict]) -> dict[str, int]:

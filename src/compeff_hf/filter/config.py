@@ -6,13 +6,14 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from ..configs import StageConfig
+from ..decontaminate.config import DecontaminationStep, validate_decontamination
 from ..errors import RecipeError
 
 METRICS = ("rank", "ppl", "ifd", "length", "random")
 
 
 @dataclass
-class FilterConfig(StageConfig):
+class FilterConfig(StageConfig, DecontaminationStep):
     """Score every (instruction, response) row for difficulty, then keep a fraction of them.
 
     Scores are computed by `scorer_model` (the student by default, or any cheaper proxy) with teacher forcing:
@@ -112,6 +113,7 @@ class FilterConfig(StageConfig):
     proxy_batch_size: int = field(default=16, metadata={"help": "Rows per proxy generation batch."})
 
     def __post_init__(self) -> None:
+        validate_decontamination(self)
         if not 0.0 < self.keep_ratio <= 1.0:
             raise RecipeError(f"keep_ratio must be in (0, 1], got {self.keep_ratio}")
         if not 0.0 < self.top_p <= 1.0:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..data import load_rows, row_id
+from ..decontaminate import DEFAULT_FIELDS as DECONTAMINATION_FIELDS
+from ..decontaminate.step import StageCheck
 from ..errors import DataError, RecipeError
 from ..log import get_logger
 from ..progress import progress
@@ -306,6 +308,8 @@ def _run(config: FilterConfig, stage: StageDir) -> dict[str, Any]:
     ds = load_rows(config.input, split=config.split, config_name=config.input_config)
     if config.limit is not None:
         ds = ds.select(range(min(config.limit, len(ds))))
+    decontam = StageCheck(config, stage)
+    ds = decontam.dataset("rows", ds, DECONTAMINATION_FIELDS)  # before scoring: no compute on dropped rows
     rows = read_rows(ds, source=str(config.input), need_output=not config.proxy_responses)
     if not rows:
         raise DataError(f"{config.input}: the dataset has no rows")
@@ -375,6 +379,7 @@ def _run(config: FilterConfig, stage: StageDir) -> dict[str, Any]:
         "seed": config.seed,
         "scorer_model": config.scorer_model if config.metric not in ("random",) else None,
         "histograms": histograms(scores, kinds, kept, unit_range=config.metric == "rank"),
+        "decontamination": decontam.summary(),
     }
     if proxy_stats is not None:
         from .proxy import savings

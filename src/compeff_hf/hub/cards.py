@@ -572,9 +572,13 @@ def build_dataset_card(
             for c in configs
         ],
     )
+    from ..decontaminate.render import markdown as decontamination_markdown
+
+    checks = {n: (r.get("summary") or {}).get("decontamination") for n, r in manifest["stages"].items()}
     card = DatasetCard.from_template(
         card_data,
         template_str=template("dataset_card.md.jinja"),
+        decontamination=decontamination_markdown({n: d for n, d in checks.items() if d}),
         repo_id=repo_id,
         pretty_name=pretty_name or repo_id.split("/")[-1],
         configs=rows,
