@@ -55,8 +55,33 @@ SCRIPT = textwrap.dedent(
         error = str(err)
     dist.barrier()
     out = {"rank": w.rank, "size": w.size, "got": got, "main": main_value, "decided": decided, "error": error}
+
+    # A stage folder: claimed and finished by the main process only, the same answers on every rank.
+    from dataclasses import dataclass
+    from compeff_hf.stage import StageDir
+
+    @dataclass
+    class Probe:
+        x: int = 1
+
+    root = os.path.join(sys.argv[1], "stage")
+    stage = StageDir(root, Probe(), stage="probe")
+    out["first_prepare"] = stage.prepare()
+    out["holds_lock"] = stage._lock is not None
+    dist.barrier()
+    if w.rank == 1:
+        import time
+        time.sleep(0.05)  # a later call on rank 1: its own summary would carry another wall time
+    out["record"] = stage.finish(rows=3)
+    out["second_prepare"] = StageDir(root, Probe(), stage="probe").prepare()  # done: skipped on every rank
+    try:
+        StageDir(root, Probe(x=2), stage="probe").prepare()
+        out["other_config"] = None
+    except CompEffError as err:
+        out["other_config"] = str(err)
     with open(os.path.join(sys.argv[1], f"rank{w.rank}.json"), "w") as fh:
         json.dump(out, fh)
+    dist.shutdown()
     """
 )
 
@@ -79,3 +104,9 @@ def test_two_processes_gather_in_order_and_share_the_main_decision(tmp_path):
         assert res["main"] == "from-main"
         assert res["decided"] == "decided-by-0"  # ran on the main process only, result shared
         assert res["error"] == "folder in use"  # the main's failure reaches rank 1 instead of a hang
+        assert res["first_prepare"] is False and res["second_prepare"] is True and res["record"]["rows"] == 3
+        assert res["record"] == results[0]["record"]  # one summary, written by the main, returned everywhere
+        assert res["holds_lock"] is (r == 0)  # only the main process claims the folder
+        assert "different probe config" in res["other_config"] and "--overwrite" in res["other_config"]
+    files = sorted(p.name for p in (tmp_path / "stage").iterdir())
+    assert files == [".config_hash", ".lock", "config.yaml", "summary.json"]

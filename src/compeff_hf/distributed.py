@@ -146,6 +146,20 @@ def shard(n: int, w: World | None = None) -> range:
     return range(start, start + base + (1 if w.rank < extra else 0))
 
 
+def shutdown() -> None:
+    """End a distributed launch cleanly: wait for every rank, then close the process group (no-op otherwise).
+
+    A rank that exits while another still talks to it can abort inside gloo ("terminate called without an active
+    exception"), which the launcher reports as a failed run.
+    """
+    if not _initialised():
+        return
+    import torch.distributed as tdist
+
+    tdist.barrier()
+    tdist.destroy_process_group()
+
+
 def device() -> str:
     """The device this rank should compute on: its own GPU under a multi-GPU launch, else cuda/cpu."""
     import torch
