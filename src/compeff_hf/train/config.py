@@ -88,6 +88,15 @@ class ScriptArguments:
         default=0.5, metadata={"help": "GKD: generalised JSD interpolation (0 = forward KL, 1 = reverse KL)."}
     )
     gkd_temperature: float = field(default=1.0, metadata={"help": "GKD: softmax temperature of both models."})
+    enable_thinking: bool = field(
+        default=False,
+        metadata={
+            "help": "Passed to the student's chat template when rows are rendered (read by Qwen3-style templates "
+            "only). false: the prompt ends with the empty thinking block, so the student answers directly as the "
+            "teacher's text does; render prompts at inference with the same value (apply_chat_template(..., "
+            "enable_thinking=False))."
+        },
+    )
     teacher_model: str | None = field(
         default=None,
         metadata={

@@ -29,8 +29,15 @@ from ..models import load_tokenizer, resolve_model
 from ..stage import StageDir
 from .card import HYPERPARAMETERS, read_eval_results, write_card
 from .config import ModelArguments, ScriptArguments, TrainConfig
-from .data import data_lineage, handle_overlong, load_training_data, measure_lengths, teacher_from_lineage
-from .template import end_of_turn_id
+from .data import (
+    data_lineage,
+    handle_overlong,
+    load_training_data,
+    measure_lengths,
+    teacher_from_lineage,
+    tokenize_rows,
+)
+from .template import end_of_turn_id, template_kwargs
 
 logger = get_logger(__name__)
 
@@ -93,11 +100,22 @@ def build_trainer(
     eot = end_of_turn_id(tokenizer)
 
     source = str(script_args.dataset_name)
+    gkd = script_args.distillation == "gkd"
     with distributed.main_process_first():  # downloads and the datasets cache are written once, by the main process
         dataset = load_training_data(script_args, seed=training_args.seed)
-        dataset = measure_lengths(dataset, tokenizer, num_proc=training_args.dataset_num_proc)
+        if gkd:  # GKD builds its own batches from whole conversations
+            dataset = measure_lengths(dataset, tokenizer, num_proc=training_args.dataset_num_proc)
+        else:
+            dataset = tokenize_rows(
+                dataset,
+                tokenizer,
+                eot,
+                kwargs=template_kwargs(script_args.enable_thinking),
+                loss_on=_loss_on(training_args),
+                num_proc=training_args.dataset_num_proc,
+            )
     dataset, data_stats = handle_overlong(dataset, training_args.max_length, script_args.overlong, source)
-    dataset = dataset.select_columns(["prompt", "completion"])
+    dataset = dataset.select_columns(["prompt", "completion"] if gkd else ["input_ids", "labels"])
     logger.info("training rows: %d kept of %d (%s)", len(dataset), data_stats["rows_in"], data_stats)
 
     quantization_config = get_quantization_config(model_args)
@@ -117,21 +135,35 @@ def build_trainer(
     }
     peft_config = get_peft_config(model_args)
 
-    if script_args.distillation == "gkd":
+    if gkd:
         from .gkd import build_gkd_trainer
 
         trainer = build_gkd_trainer(script_args, training_args, student, tokenizer, dataset, peft_config)
     else:
         from trl import SFTTrainer
 
-        trainer = SFTTrainer(
-            model=student,
-            args=training_args,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            peft_config=peft_config,
-        )
+        # The rows carry their labels already; TRL's assistant_only_loss applies to conversational rows only (and
+        # would ask for `{% generation %}` markers), so it is off while TRL prepares the data, then restored.
+        recipe_value = training_args.assistant_only_loss
+        training_args.assistant_only_loss = False
+        try:
+            trainer = SFTTrainer(
+                model=student,
+                args=training_args,
+                train_dataset=dataset,
+                processing_class=tokenizer,
+                peft_config=peft_config,
+            )
+        finally:
+            training_args.assistant_only_loss = recipe_value
     return trainer, tokenizer, eot, data_stats
+
+
+def _loss_on(training_args: TrainConfig) -> str:
+    """Which tokens of a row carry the loss, from the recipe's supervision settings."""
+    if training_args.assistant_only_loss:
+        return "response"  # the response and its end-of-turn token
+    return "all" if training_args.completion_only_loss is False else "completion"
 
 
 def _train(
