@@ -342,7 +342,16 @@ def _training_info(
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
         # The curve for the run report: trainer_state.json is not written when save_strategy is "no".
-        "loss_history": [{"step": e.get("step"), "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e],
+        # num_tokens (all processes, cumulative) shows what each optimizer step saw, whatever the process count.
+        "loss_history": [
+            {
+                "step": e.get("step"),
+                "loss": e["loss"],
+                **({"num_tokens": e["num_tokens"]} if "num_tokens" in e else {}),
+            }
+            for e in trainer.state.log_history
+            if "loss" in e
+        ],
         "device": str(training_args.device),
         "world_size": training_args.world_size,
         "eval_results": read_eval_results(Path(training_args.output_dir)),
