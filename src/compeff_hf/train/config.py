@@ -1,8 +1,8 @@
 """Recipe fields of `compeff-hf train` and `recipes/sft.py`: ScriptArguments + TRL's ModelConfig + TrainConfig.
 
 The three dataclasses follow the shape of TRL's and alignment-handbook's scripts, so a recipe written for
-`trl sft` reads the same here. TrainConfig is TRL's SFTConfig with the official training script's defaults (method.md section 4) and
-with the correct-supervision settings switched on: loss on the response and its end-of-turn token only.
+`trl sft` reads the same here. TrainConfig is TRL's SFTConfig with the official training script's defaults (method.md
+section 4) and with the correct-supervision settings switched on: loss on the response and its end-of-turn token only.
 """
 
 from __future__ import annotations
