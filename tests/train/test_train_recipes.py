@@ -147,3 +147,11 @@ def test_untrainable_template_fails_in_one_line_naming_the_key(tmp_path, tiny_ge
     (line,) = [line for line in err.splitlines() if "error" in line.lower()]  # progress bars aside: one line
     assert line.startswith("compeff-hf train: error: row 0:") and "`chat_template_path`" in line
     assert "Traceback" not in err
+
+
+def test_chat_template_path_must_be_a_template_file(tmp_path, tiny_gemma, capsys):
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"instruction": "Classify: good.", "output": "positive"}) + "\n")
+    argv = ["train", "--dataset_name", str(data), "--model_name_or_path", str(tiny_gemma)]
+    assert cli_main([*argv, "--output_dir", str(tmp_path / "o"), "--chat_template_path", str(tiny_gemma)]) == 2
+    assert "give a .jinja file" in capsys.readouterr().err

@@ -95,8 +95,16 @@ def build_trainer(
     _apply_global_batch_size(script_args, training_args)
 
     tokenizer = load_tokenizer(student, revision=model_args.model_revision)
-    if training_args.chat_template_path and Path(training_args.chat_template_path).is_file():
-        tokenizer.chat_template = Path(training_args.chat_template_path).read_text()
+    if training_args.chat_template_path:
+        # Only a template file: TRL would clone a tokenizer folder's template (adding tokens) after our rows are
+        # rendered, so training and the saved student would disagree.
+        path = Path(training_args.chat_template_path)
+        if not path.is_file() or path.suffix not in (".jinja", ".j2"):
+            raise RecipeError(
+                f"chat_template_path {path}: give a .jinja file (a tokenizer folder keeps its template in "
+                "chat_template.jinja)"
+            )
+        tokenizer.chat_template = path.read_text()
     eot = end_of_turn_id(tokenizer)
 
     source = str(script_args.dataset_name)

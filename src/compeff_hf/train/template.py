@@ -22,8 +22,8 @@ def end_of_turn_id(tokenizer: Any) -> int:
     """
     if not tokenizer.chat_template:
         raise ModelError(
-            "the student's tokenizer has no chat template; set `chat_template_path` to a tokenizer folder or a .jinja "
-            "file (TRL's templates live in trl/chat_templates)"
+            "the student's tokenizer has no chat template; set `chat_template_path` to a .jinja file (TRL ships the "
+            "released templates in trl/chat_templates)"
         )
     prompt = _ids(tokenizer.apply_chat_template(_PROBE, add_generation_prompt=True, tokenize=True))
     full = _ids(tokenizer.apply_chat_template([*_PROBE, {"role": "assistant", "content": "positive"}], tokenize=True))
