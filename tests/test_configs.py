@@ -96,7 +96,52 @@ def test_every_recipe_parses_against_live_dataclasses(path, monkeypatch):
     monkeypatch.setenv("TEACHER_URL", "http://127.0.0.1:8081")
     command = recipe_command(path)
     if command is None:
+        check_accelerate_config(path)
         return
     assert command in COMMANDS, f"{path}: no command '{command}'"
     configs = parse_recipe(config_classes(COMMANDS[command]), ["--config", str(path)])
     assert configs, path
+
+
+def check_accelerate_config(path: Path) -> None:
+    """What `accelerate launch --config_file` reads: known top-level fields, plugin keys the launcher takes as
+    options (it silently ignores others), and values its enums accept."""
+    import dataclasses
+
+    from accelerate.commands.config.config_args import ClusterConfig
+    from accelerate.commands.launch import launch_command_parser
+    from accelerate.utils import DistributedType, PrecisionType
+
+    data = yaml.safe_load(path.read_text())
+    unknown = set(data) - {f.name for f in dataclasses.fields(ClusterConfig)}
+    assert not unknown, f"{path}: not accelerate config fields: {sorted(unknown)}"
+    options = {action.dest for action in launch_command_parser()._actions}
+    for section in ("fsdp_config", "deepspeed_config", "megatron_lm_config", "dynamo_config"):
+        ignored = set(data.get(section) or {}) - options
+        assert not ignored, f"{path}: {section} keys accelerate launch ignores: {sorted(ignored)}"
+    assert data["distributed_type"] in {t.value for t in DistributedType}, path
+    assert data["mixed_precision"] in {p.value for p in PrecisionType}, path
+    assert isinstance(data["num_processes"], int) and data["num_processes"] >= 1, path
+    config = ClusterConfig.from_yaml_file(str(path))
+    if config.distributed_type == DistributedType.FSDP:
+        assert data["fsdp_config"]["fsdp_version"] in (1, 2), path
+    if config.distributed_type == DistributedType.DEEPSPEED:
+        assert data["deepspeed_config"]["zero_stage"] in (0, 1, 2, 3), path
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"distributed_type": "MULTI_GPUS"},
+        {"mixed_precision": "bf17"},
+        {"num_process": 8},
+        {"fsdp_config": {"fsdp_auto_wrap_polcy": "TRANSFORMER_BASED_WRAP"}},
+    ],
+)
+def test_accelerate_config_check_catches_a_broken_config(tmp_path, broken):
+    data = yaml.safe_load((REPO / "recipes/accelerate_configs/fsdp.yaml").read_text())
+    data.update(broken)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(AssertionError):
+        check_accelerate_config(path)

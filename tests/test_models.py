@@ -4,6 +4,7 @@ import pytest
 
 from compeff_hf.errors import ModelError
 from compeff_hf.models import ensure_builtin, resolve_model
+from compeff_hf.train.template import end_of_turn_id, template_kwargs, tokenize_row
 
 
 def test_local_folder_and_hub_id(tiny_gemma, tmp_path):
@@ -23,9 +24,11 @@ def test_tiny_models_generate_with_their_chat_template(tiny_model_factory, arch)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     messages = [{"role": "user", "content": "The food was great."}, {"role": "assistant", "content": "positive"}]
-    enc = tok.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)
-    trained = tok.decode([t for t, m in zip(enc["input_ids"], enc["assistant_masks"], strict=False) if m])
-    assert trained.startswith("positive") and trained != "positive"  # the end-of-turn token is trained too
+    # the released template (no generation markers): training rows are built by rendering it (train/template.py)
+    eot = end_of_turn_id(tok)
+    row = tokenize_row(tok, messages[:1], messages[1:], eot, kwargs=template_kwargs(False))
+    trained = [t for t in row["labels"] if t != -100]
+    assert tok.decode(trained[:-1]) == "positive" and trained[-1] == eot  # the end-of-turn token is trained too
     prompt = tok.apply_chat_template(messages[:1], add_generation_prompt=True, return_tensors="pt", return_dict=True)
     out = model.generate(**prompt, max_new_tokens=4, do_sample=False)
     assert out.shape[1] > prompt["input_ids"].shape[1]

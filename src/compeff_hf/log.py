@@ -18,6 +18,10 @@ def setup(level: str | int | None = None) -> None:
     if _CONFIGURED:
         return
     level = level or os.environ.get("COMPEFF_HF_LOG_LEVEL", "INFO")
+    from .distributed import is_main_process
+
+    if not is_main_process():  # under accelerate/torchrun the main process speaks; the others only warn
+        level = max(logging.getLevelName(level) if isinstance(level, str) else level, logging.WARNING)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("[compeff-hf %(asctime)s] %(message)s", datefmt="%H:%M:%S"))
     root = logging.getLogger("compeff_hf")

@@ -20,6 +20,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from . import distributed
 from .configs import config_hash, save_config
 from .data import read_jsonl, write_parquet
 from .errors import CompEffError
@@ -121,7 +122,12 @@ class StageDir:
 
         Partial output of the same config is kept and resumed; output of a different config is an error unless
         ``overwrite``, because silently mixing rows from two configs would corrupt the dataset.
+        Under a multi-process launch only the main process claims the folder; the others wait for its answer (or
+        its error) and never touch the folder's files.
         """
+        return distributed.on_main(self._claim, overwrite)
+
+    def _claim(self, overwrite: bool) -> bool:
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(self.root / ".lock"))
         try:
@@ -170,6 +176,10 @@ class StageDir:
         return self.root / name
 
     def finish(self, **summary: Any) -> dict[str, Any]:
+        """Write ``summary.json`` (the "done" mark) and push if asked; on the main process only, for all ranks."""
+        return distributed.on_main(self._finish, **summary)
+
+    def _finish(self, **summary: Any) -> dict[str, Any]:
         for ledger in self._ledgers.values():
             ledger.close()
         record = {

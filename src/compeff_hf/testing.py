@@ -1,25 +1,34 @@
 """Tiny, randomly initialised models with a real (locally trained) tokenizer, for tests and benchmarks.
 
 Nothing here downloads anything: the BPE tokenizer is trained in ~0.1 s on text written for the project, and the
-models are built from a config with a couple of layers. Each architecture gets its family's chat format.
+models are built from a config with a couple of layers. Each architecture gets its family's REAL chat template
+(Gemma-3-it, Qwen3, Llama-3.2), read at run time from the copies TRL ships in ``trl/chat_templates/``, so tests see
+exactly what the released instruct models render (Qwen3's thinking block, Llama's dated system header).
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .models import chat_template
-
 ARCHS: dict[str, dict[str, Any]] = {
-    "gemma3": {"template": "gemma.jinja", "bos": "<bos>", "eos": "<eos>", "eot": "<end_of_turn>"},
-    "qwen3": {"template": "chatml.jinja", "bos": None, "eos": "<|im_end|>", "eot": "<|im_end|>"},
-    "llama": {"template": "llama3.jinja", "bos": "<|begin_of_text|>", "eos": "<|eot_id|>", "eot": "<|eot_id|>"},
+    "gemma3": {"template": "gemma3.jinja", "bos": "<bos>", "eos": "<eos>", "eot": "<end_of_turn>"},
+    "qwen3": {"template": "qwen3.jinja", "bos": None, "eos": "<|im_end|>", "eot": "<|im_end|>"},
+    "llama": {"template": "llama3_2.jinja", "bos": "<|begin_of_text|>", "eos": "<|eot_id|>", "eot": "<|eot_id|>"},
 }
 SPECIAL_TOKENS = [
     "<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", "<|im_start|>", "<|im_end|>",
     "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
 ]  # fmt: skip
+# Tokens the real templates write that are not special in the released tokenizers (Qwen3's thinking block).
+PLAIN_ADDED_TOKENS = ["<think>", "</think>"]
+
+
+def family_chat_template(arch: str) -> str:
+    """The released chat template of ``arch``'s instruct family, as shipped by the installed TRL package."""
+    return resources.files("trl").joinpath("chat_templates", ARCHS[arch]["template"]).read_text(encoding="utf-8")
+
 
 _CORPUS = [
     "The food was delicious and the staff were friendly, but the wait was far too long.",
@@ -57,7 +66,8 @@ def build_tokenizer(out_dir: str | Path, arch: str = "gemma3", vocab_size: int =
         pad_token="<pad>",
         unk_token="<unk>",
     )
-    fast.chat_template = chat_template(spec["template"])
+    fast.add_tokens(PLAIN_ADDED_TOKENS)
+    fast.chat_template = family_chat_template(arch)
     out = Path(out_dir)
     fast.save_pretrained(str(out))
     return out

@@ -1,8 +1,8 @@
 """Recipe fields of `compeff-hf train` and `recipes/sft.py`: ScriptArguments + TRL's ModelConfig + TrainConfig.
 
 The three dataclasses follow the shape of TRL's and alignment-handbook's scripts, so a recipe written for
-`trl sft` reads the same here. TrainConfig is TRL's SFTConfig with the paper's defaults (method.md section 4) and
-with the correct-supervision settings switched on: loss on the response and its end-of-turn token only.
+`trl sft` reads the same here. TrainConfig is TRL's SFTConfig with the official training script's defaults (method.md
+section 4) and with the correct-supervision settings switched on: loss on the response and its end-of-turn token only.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ class ScriptArguments:
         metadata={"help": "Column holding the teacher's response, e.g. `output` or `Qwen/Qwen3-32B_output`."},
     )
     system_prompt: str | None = field(
-        default=None, metadata={"help": "System message prepended to every prompt (the paper uses none)."}
+        default=None,
+        metadata={"help": "System message prepended to every prompt (the official training data has none)."},
     )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Train on the first N rows only (after shuffling with `seed`)."}
@@ -66,7 +67,7 @@ class ScriptArguments:
     global_batch_size: int | None = field(
         default=None,
         metadata={
-            "help": "Sequences per optimizer step over all devices (the paper: 128). Sets "
+            "help": "Sequences per optimizer step over all devices (official script: 8 x 8 x 2 GPUs = 128). Sets "
             "gradient_accumulation_steps = global_batch_size / (per_device_train_batch_size x processes)."
         },
     )
@@ -88,6 +89,15 @@ class ScriptArguments:
         default=0.5, metadata={"help": "GKD: generalised JSD interpolation (0 = forward KL, 1 = reverse KL)."}
     )
     gkd_temperature: float = field(default=1.0, metadata={"help": "GKD: softmax temperature of both models."})
+    enable_thinking: bool = field(
+        default=False,
+        metadata={
+            "help": "Passed to the student's chat template when rows are rendered (read by Qwen3-style templates "
+            "only). false: the prompt ends with the empty thinking block, so the student answers directly as the "
+            "teacher's text does; render prompts at inference with the same value (apply_chat_template(..., "
+            "enable_thinking=False))."
+        },
+    )
     teacher_model: str | None = field(
         default=None,
         metadata={
@@ -111,7 +121,8 @@ class ModelArguments(ModelConfig):
 
 @dataclass
 class TrainConfig(SFTConfig):
-    """TRL's SFTConfig with the paper's hyper-parameters as defaults (full fine-tune; see method.md section 4)."""
+    """TRL's SFTConfig with the official training script's hyper-parameters as defaults (full fine-tune; see
+    method.md section 4 and the comments of recipes/*/sft/config_full.yaml for where each value comes from)."""
 
     volatile_fields: ClassVar[tuple[str, ...]] = (
         "output_dir",
@@ -134,15 +145,17 @@ class TrainConfig(SFTConfig):
     )
 
     output_dir: str | None = field(default="runs/train", metadata={"help": "Where the model, card and logs go."})
-    learning_rate: float = field(default=5e-5, metadata={"help": "Peak AdamW learning rate (paper: 5e-5)."})
-    num_train_epochs: float = field(default=4.0, metadata={"help": "Epochs over the training set (paper: 4)."})
-    lr_scheduler_type: SchedulerType | str = field(
-        default="cosine", metadata={"help": "Learning-rate schedule (paper: cosine)."}
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak AdamW learning rate (official script: 5e-5)."})
+    num_train_epochs: float = field(
+        default=4.0, metadata={"help": "Epochs over the training set (official script: 4)."}
     )
-    warmup_steps: float = field(default=0, metadata={"help": "Warm-up steps (paper: 0)."})
-    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (paper: 0.1)."})
+    lr_scheduler_type: SchedulerType | str = field(
+        default="cosine", metadata={"help": "Learning-rate schedule (official script: cosine)."}
+    )
+    warmup_steps: float = field(default=0, metadata={"help": "Warm-up steps (official script: 0)."})
+    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (official script: 0.1)."})
     max_length: int | None = field(
-        default=2048, metadata={"help": "Tokens per (packed) training sequence (paper: 2048)."}
+        default=2048, metadata={"help": "Tokens per (packed) training sequence (official torchtune config: 2048)."}
     )
     packing: bool = field(
         default=True,
@@ -163,7 +176,10 @@ class TrainConfig(SFTConfig):
         default="epoch", metadata={"help": "Checkpoint every `epoch` (resumable) or `no`."}
     )
     save_total_limit: int | None = field(default=1, metadata={"help": "Keep only the latest N checkpoints."})
-    seed: int = field(default=42, metadata={"help": "Seed for shuffling, initialisation and dropout (paper: 42)."})
+    seed: int = field(
+        default=42,
+        metadata={"help": "Seed for shuffling, initialisation and dropout (official torchtune config: 42)."},
+    )
 
     def __post_init__(self):
         # transformers refuses bf16 without an accelerator unless use_cpu is set; on a CPU-only machine train on

@@ -182,6 +182,29 @@ def measure_lengths(ds: Any, tokenizer: Any, num_proc: int | None = None) -> Any
     return ds.map(lengths, batched=True, batch_size=256, num_proc=num_proc, desc="Measuring lengths")
 
 
+def tokenize_rows(
+    ds: Any, tokenizer: Any, eot: int, *, kwargs: dict[str, Any], loss_on: str, num_proc: int | None = None
+) -> Any:
+    """Add ``input_ids``, ``labels``, ``prompt_tokens`` and ``total_tokens``, rendered with the student's template.
+
+    Conversational rows go through :func:`compeff_hf.train.template.tokenize_row`; plain-text rows are the prompt's
+    tokens followed by the completion's and the eos token (the loss on the completion and eos).
+    """
+    from .template import tokenize_row
+
+    def tokenize(row: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(row["prompt"], str):
+            prompt_ids = tokenizer(row["prompt"])["input_ids"]
+            full = tokenizer(row["prompt"] + row["completion"])["input_ids"] + [tokenizer.eos_token_id]
+            labels = full if loss_on == "all" else [-100] * len(prompt_ids) + full[len(prompt_ids) :]
+            return {"input_ids": full, "labels": labels, "prompt_tokens": len(prompt_ids), "total_tokens": len(full)}
+        return tokenize_row(
+            tokenizer, row["prompt"], row["completion"], eot, kwargs=kwargs, loss_on=loss_on, row_id=row["id"]
+        )
+
+    return ds.map(tokenize, num_proc=num_proc, desc="Tokenizing with the student's chat template")
+
+
 def _ids(encoded: Any) -> list[int]:
     return encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded
 

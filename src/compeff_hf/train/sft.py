@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .. import distributed
 from ..configs import to_dict
 from ..errors import RecipeError
 from ..log import get_logger
@@ -28,8 +29,15 @@ from ..models import load_tokenizer, resolve_model
 from ..stage import StageDir
 from .card import HYPERPARAMETERS, read_eval_results, write_card
 from .config import ModelArguments, ScriptArguments, TrainConfig
-from .data import data_lineage, handle_overlong, load_training_data, measure_lengths, teacher_from_lineage
-from .template import end_of_turn_id
+from .data import (
+    data_lineage,
+    handle_overlong,
+    load_training_data,
+    measure_lengths,
+    teacher_from_lineage,
+    tokenize_rows,
+)
+from .template import end_of_turn_id, template_kwargs
 
 logger = get_logger(__name__)
 
@@ -41,14 +49,21 @@ def main(
     model_args = model_args or ModelArguments()
     training_args = training_args or TrainConfig()
     result = train(script_args, model_args, training_args)
-    print(json.dumps({k: result.get(k) for k in ("status", "output_dir", "final_loss", "train_tokens")}))
+    if distributed.is_main_process():
+        print(json.dumps({k: result.get(k) for k in ("status", "output_dir", "final_loss", "train_tokens")}))
+    distributed.shutdown()  # every rank leaves together: no rank aborts on a peer that already exited
     return 0
 
 
 def train(script_args: ScriptArguments, model_args: ModelArguments, training_args: TrainConfig) -> dict[str, Any]:
-    """Run (or skip, or resume) one training; returns the summary written to ``<output_dir>/summary.json``."""
+    """Run (or skip, or resume) one training; returns the summary written to ``<output_dir>/summary.json``.
+
+    Under ``accelerate launch``/``torchrun`` every process trains; only the main process claims the folder and
+    writes the tokenizer, generation config, training_info.json, card and summary (see docs/train.md).
+    """
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated.*")
-    student = resolve_model(model_args.model_name_or_path)
+    with distributed.main_process_first():  # a built-in alias is converted once, by the main process
+        student = resolve_model(model_args.model_name_or_path)
     output_dir = Path(training_args.output_dir)
     stage = StageDir(output_dir, script_args, model_args, training_args, stage="train")
     if stage.prepare(script_args.overwrite):
@@ -80,15 +95,35 @@ def build_trainer(
     _apply_global_batch_size(script_args, training_args)
 
     tokenizer = load_tokenizer(student, revision=model_args.model_revision)
-    if training_args.chat_template_path and Path(training_args.chat_template_path).is_file():
-        tokenizer.chat_template = Path(training_args.chat_template_path).read_text()
+    if training_args.chat_template_path:
+        # Only a template file: TRL would clone a tokenizer folder's template (adding tokens) after our rows are
+        # rendered, so training and the saved student would disagree.
+        path = Path(training_args.chat_template_path)
+        if not path.is_file() or path.suffix not in (".jinja", ".j2"):
+            raise RecipeError(
+                f"chat_template_path {path}: give a .jinja file (a tokenizer folder keeps its template in "
+                "chat_template.jinja)"
+            )
+        tokenizer.chat_template = path.read_text()
     eot = end_of_turn_id(tokenizer)
 
     source = str(script_args.dataset_name)
-    dataset = load_training_data(script_args, seed=training_args.seed)
-    dataset = measure_lengths(dataset, tokenizer, num_proc=training_args.dataset_num_proc)
+    gkd = script_args.distillation == "gkd"
+    with distributed.main_process_first():  # downloads and the datasets cache are written once, by the main process
+        dataset = load_training_data(script_args, seed=training_args.seed)
+        if gkd:  # GKD builds its own batches from whole conversations
+            dataset = measure_lengths(dataset, tokenizer, num_proc=training_args.dataset_num_proc)
+        else:
+            dataset = tokenize_rows(
+                dataset,
+                tokenizer,
+                eot,
+                kwargs=template_kwargs(script_args.enable_thinking),
+                loss_on=_loss_on(training_args),
+                num_proc=training_args.dataset_num_proc,
+            )
     dataset, data_stats = handle_overlong(dataset, training_args.max_length, script_args.overlong, source)
-    dataset = dataset.select_columns(["prompt", "completion"])
+    dataset = dataset.select_columns(["prompt", "completion"] if gkd else ["input_ids", "labels"])
     logger.info("training rows: %d kept of %d (%s)", len(dataset), data_stats["rows_in"], data_stats)
 
     quantization_config = get_quantization_config(model_args)
@@ -108,21 +143,35 @@ def build_trainer(
     }
     peft_config = get_peft_config(model_args)
 
-    if script_args.distillation == "gkd":
+    if gkd:
         from .gkd import build_gkd_trainer
 
         trainer = build_gkd_trainer(script_args, training_args, student, tokenizer, dataset, peft_config)
     else:
         from trl import SFTTrainer
 
-        trainer = SFTTrainer(
-            model=student,
-            args=training_args,
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            peft_config=peft_config,
-        )
+        # The rows carry their labels already; TRL's assistant_only_loss applies to conversational rows only (and
+        # would ask for `{% generation %}` markers), so it is off while TRL prepares the data, then restored.
+        recipe_value = training_args.assistant_only_loss
+        training_args.assistant_only_loss = False
+        try:
+            trainer = SFTTrainer(
+                model=student,
+                args=training_args,
+                train_dataset=dataset,
+                processing_class=tokenizer,
+                peft_config=peft_config,
+            )
+        finally:
+            training_args.assistant_only_loss = recipe_value
     return trainer, tokenizer, eot, data_stats
+
+
+def _loss_on(training_args: TrainConfig) -> str:
+    """Which tokens of a row carry the loss, from the recipe's supervision settings."""
+    if training_args.assistant_only_loss:
+        return "response"  # the response and its end-of-turn token
+    return "all" if training_args.completion_only_loss is False else "completion"
 
 
 def _train(
@@ -138,18 +187,16 @@ def _train(
     trainer, tokenizer, eot, data_stats = build_trainer(script_args, model_args, training_args, student)
     tokens_per_epoch, loss_tokens_per_epoch = count_tokens(trainer.train_dataset)
 
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    # Every rank resumes from the same checkpoint: the main process picks it (the folder may be shared storage).
+    last = distributed.broadcast_object(get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None)
     if last:
         logger.info("resuming from %s", last)
     start = time.time()
     result = trainer.train(resume_from_checkpoint=last)
     runtime = time.time() - start
 
-    trainer.save_model(str(output_dir))
-    tokenizer.save_pretrained(str(output_dir))
-    _save_generation_config(trainer.model, output_dir, eot, tokenizer)
-    for checkpoint in output_dir.glob("checkpoint-*"):  # only needed to resume a killed run
-        shutil.rmtree(checkpoint, ignore_errors=True)
+    trainer.save_model(str(output_dir))  # on every rank: FSDP and ZeRO-3 gather the full weights; rank 0 writes
+    distributed.on_main(_save_student_files, trainer, tokenizer, output_dir, eot)
 
     epochs = float(trainer.state.epoch or 0.0)
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
@@ -169,8 +216,7 @@ def _train(
         result=result,
         eot=tokenizer.convert_ids_to_tokens(eot),
     )
-    (output_dir / "training_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str))
-    info["card_builder"] = write_card(output_dir, info)
+    info["card_builder"] = distributed.on_main(_write_info_and_card, output_dir, info)
     summary = stage.finish(
         rows=info["datasets"][0]["rows"],
         data_stats=data_stats,
@@ -191,6 +237,19 @@ def _train(
         output_dir,
     )
     return {**summary, "output_dir": str(output_dir)}
+
+
+def _save_student_files(trainer: Any, tokenizer: Any, output_dir: Path, eot: int) -> None:
+    """Main process: what completes the saved model, then the checkpoints go (only needed to resume a kill)."""
+    tokenizer.save_pretrained(str(output_dir))
+    _save_generation_config(trainer.model, output_dir, eot, tokenizer)
+    for checkpoint in output_dir.glob("checkpoint-*"):
+        shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def _write_info_and_card(output_dir: Path, info: dict[str, Any]) -> str:
+    (output_dir / "training_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str))
+    return write_card(output_dir, info)
 
 
 def _apply_global_batch_size(script_args: ScriptArguments, training_args: TrainConfig) -> None:
@@ -291,7 +350,16 @@ def _training_info(
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
         # The curve for the run report: trainer_state.json is not written when save_strategy is "no".
-        "loss_history": [{"step": e.get("step"), "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e],
+        # num_tokens (all processes, cumulative) shows what each optimizer step saw, whatever the process count.
+        "loss_history": [
+            {
+                "step": e.get("step"),
+                "loss": e["loss"],
+                **({"num_tokens": e["num_tokens"]} if "num_tokens" in e else {}),
+            }
+            for e in trainer.state.log_history
+            if "loss" in e
+        ],
         "device": str(training_args.device),
         "world_size": training_args.world_size,
         "eval_results": read_eval_results(Path(training_args.output_dir)),
