@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from compeff_hf.evaluation.metrics import load_metric
 from compeff_hf.evaluation.parsers import NOT_FOUND, extract_answer, load_json_list, parse_tuples
 from compeff_hf.evaluation.prompts import build_prompt, draw_demos, gold_answer
 from compeff_hf.evaluation.tasks import TASKS, select_tasks
@@ -54,11 +55,70 @@ def test_json_inside_prose_is_recovered():
 def test_atsa_invalid_items_count_as_false_positives():
     text = (
         '[{"aspect_term": " pasta ", "sentiment": "negative"}, {"aspect_term": "pizza", "sentiment": "negative"},'
-        ' {"aspect_term": "wine", "sentiment": "great"}, {"aspect_term": 3, "sentiment": "positive"}, "x", {}, 7]'
+        ' {"aspect_term": "wine", "sentiment": "great"}, {"aspect_term": "wine"}, "x", {}, null, 0, ["a"]]'
     )
     tuples = parse_tuples(ATSA, text, SENT)
     assert tuples[0] == ("pasta", "negative")  # whitespace stripped from predictions
-    assert len(tuples) == 6 and all(t == () for t in tuples[1:])  # invalid but counted; {} skipped
+    assert len(tuples) == 6 and all(t == () for t in tuples[1:])  # invalid but counted; falsy items skipped
+
+
+GOOD_ATSA = '{"aspect_term": "pasta", "sentiment": "negative"}'
+GOOD_ACSA = '{"aspect_category": "food quality", "sentiment": "negative"}'
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "7",
+        "2.5",
+        "true",
+        '"aspect_term and sentiment"',
+        '["aspect_term", "sentiment"]',
+        '{"aspect_term": 3, "sentiment": "positive"}',
+        '{"aspect_term": "pasta", "sentiment": null}',
+        '{"aspect_term": null, "sentiment": "negative"}',
+        '{"aspect_term": "pasta", "sentiment": ["negative"]}',
+    ],
+)
+def test_atsa_unreadable_item_turns_the_whole_raw_list_into_false_positives(bad):
+    """Official parse_utils/atsa_json.py: an item it raises on leaves the raw list, so nothing in it scores."""
+    text = f"[{GOOD_ATSA}, {bad}, {{}}, {GOOD_ATSA}]"
+    tuples = parse_tuples(ATSA, text, SENT)
+    assert tuples == [(), (), (), ()]  # 4 raw elements ({} included), none equal to a gold tuple
+    gold = [[["pasta", "negative"]]]
+    out = load_metric("tuple_f1").compute(predictions=[[list(t) for t in tuples]], references=gold)
+    assert out["f1"] == 0.0 and out["n_pred"] == 4  # the old rule kept ("pasta", "negative"): F1 2/3
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "7",
+        '"aspect_category sentiment"',
+        '["aspect_category", "sentiment"]',
+        '{"aspect_category": 1, "sentiment": "x"}',
+    ],
+)
+def test_acsa_unreadable_item_turns_the_whole_raw_list_into_false_positives(bad):
+    assert parse_tuples(ACSA, f"[{GOOD_ACSA}, {bad}]", SENT) == [(), ()]
+
+
+@pytest.mark.parametrize("harmless", ["null", "0", "false", '""', "[]", '"aspect_term only"', '["sentiment"]'])
+def test_atsa_items_the_official_parser_survives_keep_the_valid_tuples(harmless):
+    assert parse_tuples(ATSA, f"[{GOOD_ATSA}, {harmless}]", SENT)[0] == ("pasta", "negative")
+    assert parse_tuples(ACSA, f"[{GOOD_ACSA}, {harmless}]", SENT)[0] == ("food quality", "negative")
+
+
+def test_atsa_polarity_set_and_term_in_sentence():
+    def one(term, pol):
+        return parse_tuples(ATSA, f'[{{"aspect_term": "{term}", "sentiment": "{pol}"}}]', SENT)
+
+    for pol in ("positive", "neutral", "negative", "conflict"):
+        assert one("wine", pol) == [("wine", pol)]
+    assert one("wine", "Positive") == [()] and one("beer", "positive") == [()] and one("wine", "mixed") == [()]
+    assert parse_tuples(ACSA, '[{"aspect_category": "x", "sentiment": "conflict"}]', SENT) == [()]
+    for pol in ("positive", "neutral", "negative"):
+        assert parse_tuples(ACSA, f'[{{"aspect_category": " x ", "sentiment": " {pol} "}}]', SENT) == [("x", pol)]
 
 
 def test_acsa_checks_polarity_only():
@@ -136,3 +196,23 @@ def test_select_tasks():
 
     with pytest.raises(RecipeError, match="unknown SentiBench dataset 'imbd'"):
         select_tasks(["imbd"])
+
+
+def test_fine_grained_budget_is_the_official_150_new_tokens_opener_included():
+    # official bash/fsa_json.sh: max_new_tokens=150 for every fine-grained dataset (ours used 300 for OpeNER)
+    assert {t.name: t.max_new_tokens for t in select_tasks(["fsa"])} == dict.fromkeys(
+        ["atsa_rest16", "acsa_rest16", "asqp_rest16", "opener"], 150
+    )
+    assert all(t.max_new_tokens == 0 for t in select_tasks(["bsa", "msa"]))
+
+
+def test_asqp_and_ssa_drop_the_items_the_official_code_crashes_on():
+    """Official asqp_json/ssa_json raise on an int item or a non-string field; we drop just that item."""
+    quad = '{"aspect_term": "pasta", "aspect_category": "food quality", "opinion": "cold", "sentiment": "negative"}'
+    bad_quad = quad.replace('"cold"', "5")
+    assert parse_tuples(ASQP, f"[{quad}, 7, {bad_quad}, {quad}]", SENT) == [("pasta", "food quality", "cold", "negative")] * 2  # fmt: skip
+    opinion = '{"holder": "NULL", "target": "wine", "sentiment_expression": "great", "sentiment_polarity": "positive"}'
+    bad = opinion.replace('"wine"', "null")
+    assert parse_tuples(SSA, f"[7, {bad}, {opinion}]", SENT) == [("NULL", "wine", "great", "positive")]
+    for pol in ("positive", "neutral", "negative"):
+        assert parse_tuples(SSA, f"[{opinion.replace('positive', pol)}]", SENT) == [("NULL", "wine", "great", pol)]

@@ -42,7 +42,11 @@ class EvalConfig(StageConfig):
         default=16384, metadata={"help": "Cap on padded tokens per batch (long IMDb prompts get smaller batches)."}
     )
     max_new_tokens: int | None = field(
-        default=None, metadata={"help": "Generation budget for fine-grained tasks. Default: 150 (OpeNER 300)."}
+        default=None,
+        metadata={
+            "help": "Generation budget (new tokens) of the fine-grained tasks (ATSA, ACSA, ASQP, OpeNER). Default: 150, "
+            "the official bash/fsa_json.sh default."
+        },
     )
     chat_template: bool = field(
         default=False,

@@ -195,7 +195,7 @@ def evaluate_model(config: EvalConfig, stage: StageDir | None = None) -> dict[st
             "limit": config.limit,
             "chat_template": config.chat_template,
             "classification": "argmax of next-token logits over the first token of each ' label'",
-            "fine_grained": "greedy JSON generation (COMPEFFDIST), max_new_tokens 150 (OpeNER 300)",
+            "fine_grained": f"greedy JSON generation (COMPEFFDIST), max_new_tokens {config.max_new_tokens or 150}",
             "max_new_tokens": config.max_new_tokens,
             "dtype": str(model.dtype),
             "device": device,
