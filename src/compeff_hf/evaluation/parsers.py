@@ -77,7 +77,7 @@ def _pair(item: Any, keys: tuple[str, str]) -> tuple[str, str] | None:
     Mirrors what the official code can and cannot do with an item: ``key in item`` must work (dict, str, list),
     a str/list holding both key names is then indexed by a string (fails), and both values need ``.strip()``.
     """
-    if isinstance(item, bool) or isinstance(item, (int, float)):
+    if isinstance(item, (int, float)):  # bool is an int
         raise _Unreadable  # `key in 5` raises
     if any(k not in item for k in keys):
         return None
