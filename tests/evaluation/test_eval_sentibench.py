@@ -165,3 +165,35 @@ def test_batches_are_length_sorted_and_padding_aware(tiny_gemma):
         width = lengths[batch[0]] * len(batch)
         assert width <= 1.15 * sum(lengths[i] for i in batch)
     assert [len(b) for b in runner.batches(lengths, extra=150)] == [3, 3, 2]  # generation: rows cap only
+
+
+def test_label_choice_uses_processed_logits_like_generate_scores(tiny_gemma):
+    """Official icl_multifaced.py reads `generate(...).scores[0]`: the logits after the generation config's
+    processors. With a repetition penalty, a label word already in the prompt loses and some choices flip."""
+    import torch
+
+    from compeff_hf.evaluation.runner import label_token_ids
+
+    prompts = [
+        f"Sentence: it was {w}\nLabel: {label}\n\nSentence: {w}\nLabel:"
+        for w in ("good", "bad", "fine", "meh")
+        for label in ("negative", "positive", "neutral")
+    ]
+    raw_runner = _runner(tiny_gemma)
+    ids = label_token_ids(raw_runner.tokenizer, (" negative", " positive", " neutral"))
+    assert raw_runner.processed_logits is False  # no processor configured: the fast label-rows path
+    raw_best, _ = raw_runner.classify(prompts, ids)
+    runner = _runner(tiny_gemma)
+    runner.model.generation_config.repetition_penalty = 3.0
+    runner = type(runner)(runner.model, runner.tokenizer, 4)
+    best, scores = runner.classify(prompts, ids)
+    for prompt, b, s in zip(prompts, best, scores, strict=True):
+        enc = runner.tokenizer(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            out = runner.model.generate(
+                **enc, max_new_tokens=2, do_sample=False, output_scores=True, return_dict_in_generate=True
+            )
+        official = out.scores[0][0, ids]
+        assert s == pytest.approx(official.tolist(), abs=1e-4)
+        assert b == int(official.argmax())
+    assert best != raw_best  # the designed prompts flip at least one label under the penalty
