@@ -216,3 +216,20 @@ def test_asqp_and_ssa_drop_the_items_the_official_code_crashes_on():
     assert parse_tuples(SSA, f"[7, {bad}, {opinion}]", SENT) == [("NULL", "wine", "great", "positive")]
     for pol in ("positive", "neutral", "negative"):
         assert parse_tuples(SSA, f"[{opinion.replace('positive', pol)}]", SENT) == [("NULL", "wine", "great", pol)]
+
+
+def test_every_seed_draws_its_own_demos():
+    from compeff_hf.evaluation.config import EvalConfig
+    from compeff_hf.evaluation.sentibench import build_rows
+
+    config = EvalConfig(seeds=[42, 52])
+    train = [{"sentence": f"train {i}", "label": "Positive"} for i in range(50)]
+    test = [{"sentence": f"query {i}", "label": "negative"} for i in range(5)]
+    rows = {seed: build_rows(TASKS["sst2"], test, train, config, seed) for seed in config.seeds}
+    for seed, seed_rows in rows.items():
+        assert [r["demos"] for r in seed_rows] == draw_demos(train, 5, 4, seed)
+        assert [r["seed"] for r in seed_rows] == [seed] * 5 and [r["index"] for r in seed_rows] == list(range(5))
+        for r in seed_rows:
+            assert r["prompt"] == build_prompt(TASKS["sst2"], test[r["index"]], [train[d] for d in r["demos"]])
+    assert rows[42][0]["demos"] != rows[52][0]["demos"]
+    assert len({r["id"] for rs in rows.values() for r in rs}) == 10
