@@ -85,6 +85,19 @@ def test_cli_run_writes_bundle_and_a_killed_run_resumes_to_the_uninterrupted_res
     assert "| BSA | SST-2 | macro-F1 |" in (full / "results.md").read_text()
     entries = json.loads((full / "model_index.json").read_text())
     assert entries[-1]["dataset_config"] == "average"
+    # noise: a bootstrap interval over the items, the items it rests on, and per-item records that reproduce it
+    from compeff_hf.evaluation import stats
+
+    per_item = stats.load_per_item(full)
+    for name, entry in results["scores"]["datasets"].items():
+        assert entry["n_items"] == 3 and entry["ci_low"] <= entry["mean"] <= entry["ci_high"]
+        assert entry["seed_min"] <= entry["mean"] <= entry["seed_max"]
+        for seed, records in per_item["datasets"][name]["seeds"].items():
+            assert 100 * stats.score(per_item["datasets"][name]["metric"], records) == pytest.approx(
+                100 * entry["per_seed"][seed]["score"]
+            )
+    assert results["scores"]["n_items"] == 6 and len(results["scores"]["average_ci"]) == 2
+    assert "95% CI (items)" in (full / "results.md").read_text()
     reference = _ledger_rows(full)
     assert len(reference) == 12
     # every seed draws its own demos (the published draw for that seed), not those of the first seed

@@ -52,6 +52,13 @@ class EvalConfig(StageConfig):
         default=False,
         metadata={"help": "Wrap each prompt in the model's chat template (off in the published protocol)."},
     )
+    bootstrap_samples: int = field(
+        default=1000,
+        metadata={
+            "help": "Bootstrap resamples of the test items for each dataset's 95% interval (seeded, deterministic); "
+            "0 leaves the intervals out."
+        },
+    )
     dtype: str = field(default="auto", metadata={"help": "Model dtype: auto, bfloat16, float16 or float32."})
     attn_implementation: str | None = field(
         default=None, metadata={"help": "Attention kernel (upstream used 'eager' for Gemma-3); default: sdpa."}

@@ -18,18 +18,31 @@ def markdown_table(results: dict[str, Any]) -> str:
         f"{protocol.get('limit') or 'all'} test items per dataset"
         f"{', chat template' if protocol.get('chat_template') else ', raw prompts'}.",
         "",
-        "| group | dataset | metric | score | ± std | accuracy |",
-        "| --- | --- | --- | ---: | ---: | ---: |",
+        "| group | dataset | metric | score | 95% CI (items) | ± std (seeds) | items | accuracy |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, entry in scores["datasets"].items():
         acc = f"{entry['accuracy']:.1f}" if "accuracy" in entry else ""
+        ci = f"{entry['ci_low']:.1f}-{entry['ci_high']:.1f}" if "ci_low" in entry else ""
         lines.append(
-            f"| {entry['group'].upper()} | {TASKS[name].title} | {entry['metric']} | {entry['mean']:.1f} "
-            f"| {entry['std']:.1f} | {acc} |"
+            f"| {entry['group'].upper()} | {TASKS[name].title} | {entry['metric']} | {entry['mean']:.1f} | {ci} "
+            f"| {entry['std']:.1f} | {entry.get('n_items', '')} | {acc} |"
         )
     for group, entry in scores["groups"].items():
-        lines.append(f"| {group.upper()} | *{GROUPS[group]} ({entry['datasets']})* | mean | {entry['mean']:.1f} | | |")
-    lines.append(f"| | **average ({scores['n_datasets']} datasets)** | | **{scores['average']:.1f}** | | |")
+        lines.append(
+            f"| {group.upper()} | *{GROUPS[group]} ({entry['datasets']})* | mean | {entry['mean']:.1f} | | | | |"
+        )
+    ci = scores.get("average_ci")
+    lines.append(
+        f"| | **average ({scores['n_datasets']} datasets)** | | **{scores['average']:.1f}** "
+        f"| {f'{ci[0]:.1f}-{ci[1]:.1f}' if ci else ''} | | {scores.get('n_items', '')} | |"
+    )
+    if ci:
+        lines += [
+            "",
+            "95% CI: percentile bootstrap over the test items (the same resample for every seed), "
+            f"{scores['bootstrap']['samples']} resamples; ± std: the spread over seeds.",
+        ]
     return "\n".join(lines) + "\n"
 
 

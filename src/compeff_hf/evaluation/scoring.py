@@ -37,6 +37,35 @@ def score_task(task: Task, items: list[dict[str, Any]], predictions: list[Any]) 
     return {"score": out["f1"], "f1": out["f1"], "precision": out["precision"], "recall": out["recall"]}
 
 
+def item_records(task: Task, items: list[dict[str, Any]], predictions: list[Any]) -> list[dict[str, Any]]:
+    """Per-item records from which ``stats`` recomputes the task's metric on any resample of the items."""
+    if task.is_classification:
+        return [{"gold": item["label"].lower(), "pred": p} for item, p in zip(items, predictions, strict=True)]
+    records = []
+    if task.kind == "ssa":
+        from .metrics.sentiment_graph_f1.sentiment_graph_f1 import graph_tuples, side_credit
+
+        for item, tuples in zip(items, predictions, strict=True):
+            opinions = tuples_to_opinions(item["sentence"], [tuple(t) for t in tuples])
+            pred = graph_tuples({"text": item["sentence"], "opinions": opinions})
+            gold = graph_tuples({"text": item["sentence"], "opinions": item.get("opinions", [])})
+            (tp_pred, n_pred), (tp_gold, n_gold) = side_credit(pred, gold), side_credit(gold, pred)
+            records.append({"tp_pred": tp_pred, "n_pred": n_pred, "tp_gold": tp_gold, "n_gold": n_gold})
+        return records
+    for item, tuples in zip(items, predictions, strict=True):
+        pred = [tuple(t) for t in tuples]
+        gold = [tuple(t) for t in gold_tuples(task, gold_answer(task, item))]
+        records.append(
+            {
+                "tp_pred": sum(t in gold for t in pred),
+                "n_pred": len(pred),
+                "tp_gold": sum(t in pred for t in gold),
+                "n_gold": len(gold),
+            }
+        )
+    return records
+
+
 def oracle_predictions(task: Task, items: list[dict[str, Any]]) -> list[Any]:
     """Gold answers fed back through the parser, as a perfect model would write them (the scorer's ceiling)."""
     if task.is_classification:

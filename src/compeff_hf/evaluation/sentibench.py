@@ -5,7 +5,9 @@ Output folder (``--output_dir``, default ``runs/eval``)::
     config.yaml            the resolved config
     _ledger/predictions.jsonl  one row per (dataset, seed, test item) as it completes: a killed run resumes here
     predictions/           the same rows as parquet (dataset, seed, index, gold, prediction, raw output, scores)
-    results.json           protocol, model (and revision), data source, versions, scores per seed/dataset/group
+    results.json           protocol, model (and revision), data source, versions, scores per seed/dataset/group,
+                           per dataset a bootstrap interval over items (ci_low/ci_high) and the spread over seeds
+    per_item.json          per-item records of every dataset and seed (see ``stats``): what later tools bootstrap
     results.md             the markdown table
     model_index.json       `model-index` entries for the model card (see `report.model_index_results`)
     summary.json           written last
@@ -29,7 +31,7 @@ from .config import EvalConfig
 from .data import Source, load_split, resolve_source
 from .prompts import apply_chat_template, build_prompt, draw_demos, gold_answer
 from .report import markdown_table, model_index_results
-from .scoring import aggregate, parse_prediction, score_task
+from .scoring import aggregate, item_records, parse_prediction, score_task
 from .tasks import Task, select_tasks
 
 logger = get_logger(__name__)
@@ -166,6 +168,7 @@ def evaluate_model(config: EvalConfig, stage: StageDir | None = None) -> dict[st
     ledger = stage.ledger("predictions") if stage else _MemoryLedger()
     total = sum(len(test) for test, _ in data.values()) * len(config.seeds)
     per_seed: dict[str, dict[int, dict[str, float]]] = {}
+    per_item: dict[str, Any] = {"version": 1, "datasets": {}}
     timings: dict[str, float] = {}
     with progress(total=total, desc="sentibench", unit="item") as bar:
         for task in tasks:
@@ -178,6 +181,8 @@ def evaluate_model(config: EvalConfig, stage: StageDir | None = None) -> dict[st
                 preds = [ledger.get(r["id"]) for r in rows]
                 values = [p["prediction"] if task.is_classification else p["tuples"] for p in preds]
                 per_seed.setdefault(task.name, {})[seed] = score_task(task, test, values)
+                entry = per_item["datasets"].setdefault(task.name, {"metric": task.metric, "seeds": {}})
+                entry["seeds"][str(seed)] = item_records(task, test, values)
             timings[task.name] = round(time.time() - t0, 2)
             logger.info(
                 "%s: %.1f (%s)",
@@ -202,15 +207,37 @@ def evaluate_model(config: EvalConfig, stage: StageDir | None = None) -> dict[st
         },
         "data": source.describe(),
         "n_items": {name: len(test) for name, (test, _) in data.items()},
-        "scores": aggregate(per_seed, tasks),
+        "scores": add_intervals(aggregate(per_seed, tasks), per_item, config),
         "wall_time_s": round(time.time() - start, 1),
         "task_time_s": timings,
         "versions": versions(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if stage is not None:
-        write_bundle(stage, results, ledger)
+        write_bundle(stage, results, ledger, per_item)
     return results
+
+
+def add_intervals(scores: dict[str, Any], per_item: dict[str, Any], config: EvalConfig) -> dict[str, Any]:
+    """Per dataset: the 95% bootstrap interval over items of the mean over seeds, the items it rests on and the
+    spread over seeds; the same interval for the average (see ``stats``)."""
+    from . import stats
+
+    if not config.bootstrap_samples or not per_item["datasets"]:
+        return scores
+    found = stats.intervals(per_item, n_boot=config.bootstrap_samples, seed=0)
+    for name, ci in found["datasets"].items():
+        scores["datasets"][name].update(
+            ci_low=ci["low"],
+            ci_high=ci["high"],
+            n_items=ci["n_items"],
+            seed_min=ci["seed_min"],
+            seed_max=ci["seed_max"],
+        )
+    average = found["average"]
+    scores.update(average_ci=[average["low"], average["high"]], n_items=average["n_items"])
+    scores["bootstrap"] = {"samples": config.bootstrap_samples, "level": 0.95, "seed": 0, "resampled": "test items"}
+    return scores
 
 
 class _MemoryLedger(dict):
@@ -227,10 +254,11 @@ class _MemoryLedger(dict):
         return list(self.values())
 
 
-def write_bundle(stage: StageDir, results: dict[str, Any], ledger: Any) -> None:
+def write_bundle(stage: StageDir, results: dict[str, Any], ledger: Any, per_item: dict[str, Any]) -> None:
     import datasets
 
     root = stage.root
+    (root / "per_item.json").write_text(json.dumps(per_item, ensure_ascii=False))
     (root / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     (root / "results.md").write_text(markdown_table(results))
     entries = [dataclasses.asdict(r) for r in model_index_results(results)]
