@@ -46,6 +46,16 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _metric_config(results: dict[str, Any], entry: dict[str, Any]) -> str:
+    """The protocol, and how many test items the figure rests on with its 95% bootstrap interval."""
+    text = f"{results['protocol']['k_shot']}-shot, seeds {results['protocol']['seeds']}"
+    if "n_items" in entry:
+        text += f", {entry['n_items']} test items"
+    if "ci_low" in entry:
+        text += f", 95% CI {entry['ci_low']:.1f}-{entry['ci_high']:.1f}"
+    return text
+
+
 def model_index_results(results: dict[str, Any]) -> list[Any]:
     """`huggingface_hub.EvalResult` entries (one per dataset, plus the average) for a model card's model-index."""
     from huggingface_hub import EvalResult
@@ -68,7 +78,7 @@ def model_index_results(results: dict[str, Any]) -> list[Any]:
                 metric_type="f1",
                 metric_name=entry["metric"],
                 metric_value=round(entry["mean"], 2),
-                metric_config=f"{results['protocol']['k_shot']}-shot, seeds {results['protocol']['seeds']}",
+                metric_config=_metric_config(results, entry),
                 **source,
             )
         )

@@ -19,8 +19,8 @@ API (all scores x100, as the results table; every function is deterministic for 
 * ``dataset_interval(metric, per_seed, n_boot=1000, level=0.95, seed=0) -> dict``: ``mean`` over seeds, the
   percentile bootstrap interval ``low``/``high`` of that mean (items resampled, the same resample for every seed),
   ``seed_std``/``seed_min``/``seed_max`` (the spread over seeds), ``n_items``, ``n_seeds``.
-* ``paired_difference(metric, before, after, n_boot=1000, level=0.95, seed=0) -> dict``: ``delta`` (after -
-  before, means over each side's seeds), its interval ``low``/``high``, a two-sided bootstrap ``p_value``,
+* ``paired_difference(metric, before, after, n_boot=1000, level=0.95, seed=0) -> dict``: ``before``, ``after``
+  (means over each side's seeds), ``delta`` (after - before), its interval ``low``/``high``, a two-sided bootstrap ``p_value``,
   ``significant`` (the interval excludes 0) and ``n_items``. Both sides must hold the same items (same count, and
   the same gold labels for classification); otherwise ``ValueError``.
 * ``compare(before, after, ...) -> dict``: the paired comparison of every dataset two ``per_item.json`` documents
@@ -154,17 +154,17 @@ def _paired_draws(metric, before, after, n_boot, seed, name):
         if len(golds) != 1:
             raise ValueError(f"{name or 'dataset'}: before and after are not the same items (gold labels differ)")
     weights = _resample_weights(n, n_boot, _rng(seed, name))
-    point = 100 * (
-        np.mean([score(metric, r) for r in after.values()]) - np.mean([score(metric, r) for r in before.values()])
-    )
-    return n, float(point), _seed_mean_draws(metric, after, weights) - _seed_mean_draws(metric, before, weights)
+    means = [100 * float(np.mean([score(metric, r) for r in side.values()])) for side in (before, after)]
+    return n, means, _seed_mean_draws(metric, after, weights) - _seed_mean_draws(metric, before, weights)
 
 
-def _summarise(delta: float, draws: np.ndarray, level: float, n_items: int) -> dict[str, Any]:
+def _summarise(means: Sequence[float], draws: np.ndarray, level: float, n_items: int) -> dict[str, Any]:
     low, high = _percentiles(draws, level)
     p_value = min(1.0, 2 * min(float(np.mean(draws <= 0)), float(np.mean(draws >= 0))))
     return {
-        "delta": delta,
+        "before": means[0],
+        "after": means[1],
+        "delta": means[1] - means[0],
         "low": low,
         "high": high,
         "level": level,
@@ -184,8 +184,8 @@ def paired_difference(
     name: str = "",
 ) -> dict[str, Any]:
     """After minus before on the same items, with a paired bootstrap (one resample applied to both sides)."""
-    n, delta, draws = _paired_draws(metric, before, after, n_boot, seed, name)
-    return _summarise(delta, draws, level, n)
+    n, means, draws = _paired_draws(metric, before, after, n_boot, seed, name)
+    return _summarise(means, draws, level, n)
 
 
 def compare(
@@ -193,17 +193,19 @@ def compare(
 ) -> dict[str, Any]:
     """Paired comparison of every dataset two per-item documents share, and of their average."""
     out: dict[str, Any] = {}
-    all_draws, deltas, items = [], [], 0
+    all_draws, all_means, items = [], [], 0
     for name, entry in after["datasets"].items():
         if name not in before["datasets"]:
             continue
         metric = entry["metric"]
-        n, delta, draws = _paired_draws(metric, before["datasets"][name]["seeds"], entry["seeds"], n_boot, seed, name)
-        out[name] = _summarise(delta, draws, level, n)
+        n, means, draws = _paired_draws(metric, before["datasets"][name]["seeds"], entry["seeds"], n_boot, seed, name)
+        out[name] = _summarise(means, draws, level, n)
         all_draws.append(draws)
-        deltas.append(delta)
+        all_means.append(means)
         items += n
-    average = _summarise(float(np.mean(deltas)), np.mean(all_draws, axis=0), level, items) if deltas else None
+    average = None
+    if all_means:
+        average = _summarise(np.mean(all_means, axis=0).tolist(), np.mean(all_draws, axis=0), level, items)
     return {"datasets": out, "average": average, "n_boot": n_boot, "seed": seed}
 
 

@@ -161,6 +161,27 @@ def eval_results_from(results: Any, dataset_type: str = "sentibench", split: str
     return out
 
 
+def eval_comparison_rows(comparison: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """Table rows of a before/after comparison (``evaluation.stats.compare``): a change is marked significant
+    only when the paired bootstrap's interval excludes 0, and every row says how many test items it rests on."""
+    if not comparison:
+        return []
+    named = [*comparison.get("datasets", {}).items(), ("average", comparison.get("average"))]
+    return [
+        {
+            "dataset": name,
+            "before": f"{d['before']:.1f}",
+            "after": f"{d['after']:.1f}",
+            "change": f"{d['delta']:+.1f}",
+            "ci": f"{d['low']:+.1f} to {d['high']:+.1f}",
+            "significant": "yes" if d["significant"] else "no (noise)",
+            "n_items": str(d["n_items"]),
+        }
+        for name, d in named
+        if d
+    ]
+
+
 def _prompt_format(model_dir: Path, instruction: str) -> str | None:
     """The exact prompt the chat template produces for one user message (None without a usable tokenizer)."""
     try:
@@ -237,6 +258,7 @@ def build_model_card(
     training: Mapping[str, Any] | None,
     reproduce: str,
     eval_results: Sequence[EvalResult] | Mapping[str, Any] | None = None,
+    eval_comparison: Mapping[str, Any] | None = None,
     license: str | None = None,
     tags: Sequence[str] | None = None,
     model_id: str | None = None,
@@ -253,6 +275,7 @@ def build_model_card(
         training: training results (steps, loss, runtime, tokens).
         reproduce: the command that reproduces the student.
         eval_results: SentiBench results, as ``EvalResult`` objects or a mapping (see :func:`eval_results_from`).
+        eval_comparison: before vs after training, as ``evaluation.stats.compare`` returns it (paired bootstrap).
         license: overrides the license inherited from the base model.
         tags: extra tags.
         model_id: the Hub repo id used in the snippet (defaults to the folder name).
@@ -290,6 +313,7 @@ def build_model_card(
             "split": r.dataset_split or "",
             "metric": r.metric_name or r.metric_type,
             "value": _fmt(r.metric_value),
+            "details": _fmt(r.metric_config or ""),
         }
         for r in results
     ]
@@ -303,6 +327,8 @@ def build_model_card(
         license_text=(license_name or license) if license else "not known: check the base model's license",
         datasets=hub_datasets,
         eval_rows=eval_rows,
+        eval_comparison=eval_comparison_rows(eval_comparison),
+        eval_comparison_boot=(eval_comparison or {}).get("n_boot"),
         example_instruction=example_instruction,
         prompt_format=_prompt_format(model_dir, example_instruction),
         max_new_tokens=128,
@@ -524,6 +550,7 @@ def model_card_from_training_info(
     model_id: str | None = None,
     datasets: Sequence[str] | None = None,
     eval_results: Any = None,
+    eval_comparison: Mapping[str, Any] | None = None,
 ) -> ModelCard:
     """:func:`build_model_card` fed from the train stage's ``training_info.json`` (read from ``model_dir``)."""
     model_dir = Path(model_dir)
@@ -544,5 +571,6 @@ def model_card_from_training_info(
         training={k: info[k] for k in training_keys if info.get(k) is not None},
         reproduce=info.get("reproduce_command") or "compeff-hf train --config <recipe.yaml>",
         eval_results=eval_results if eval_results is not None else info.get("eval_results"),
+        eval_comparison=eval_comparison,
         model_id=model_id,
     )

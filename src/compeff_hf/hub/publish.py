@@ -28,6 +28,20 @@ def load_eval_results(path: Path) -> Any:
         return results
 
 
+def eval_comparison(run_dir: Path | None, results_path: Path | None) -> dict[str, Any] | None:
+    """Before vs after training for the card: the paired bootstrap of the run's eval_base and eval per-item files
+    (None when either is missing, or when the results published are not the run's own eval)."""
+    if run_dir is None or results_path is None or results_path.parent != run_dir / "eval":
+        return None
+    from ..evaluation import stats
+
+    try:
+        return stats.compare(stats.load_per_item(run_dir / "eval_base"), stats.load_per_item(run_dir / "eval"))
+    except (OSError, ValueError) as err:
+        logger.info("publish: no before/after comparison for the card (%s)", err)
+        return None
+
+
 def _dataset_stage_dirs(config: PublishConfig) -> list[Path]:
     if config.stage_dirs:
         return [Path(p) for p in config.stage_dirs]
@@ -85,6 +99,7 @@ def main(config: PublishConfig) -> int:
             model_id=model_repo,
             datasets=[dataset_repo] if dataset_repo else None,
             eval_results=eval_results,
+            eval_comparison=eval_comparison(run_dir, results_path),
         )
         result = push_model(
             model_dir, model_repo, card=card, private=config.private, overwrite_repo=config.overwrite_repo
