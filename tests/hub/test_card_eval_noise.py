@@ -21,7 +21,10 @@ def _doc(preds, tuples):
     return {
         "version": 1,
         "datasets": {
-            "sst2": {"metric": "macro_f1", "seeds": {"42": [{"gold": g, "pred": p} for g, p in zip(GOLD, preds)]}},
+            "sst2": {
+                "metric": "macro_f1",
+                "seeds": {"42": [{"gold": g, "pred": p} for g, p in zip(GOLD, preds, strict=True)]},
+            },
             "atsa_rest16": {"metric": "tuple_f1", "seeds": {"42": tuples}},
         },
     }
