@@ -13,7 +13,13 @@ class EvalConfig(StageConfig):
     """SentiBench with the published protocol: raw 4-shot prompts, seeds 42/52/62, label logits or greedy JSON."""
 
     stage_name: ClassVar[str] = "eval"
-    volatile_fields: ClassVar[tuple[str, ...]] = ("batch_size", "max_batch_tokens", "device", "threads")
+    volatile_fields: ClassVar[tuple[str, ...]] = (
+        "batch_size",
+        "max_batch_tokens",
+        "device",
+        "threads",
+        "num_processes",
+    )
 
     model: str = field(
         default="gemma-3-270m", metadata={"help": "Model to evaluate: Hub id, local folder, or gemma-3-270m."}
@@ -64,6 +70,13 @@ class EvalConfig(StageConfig):
         default=None, metadata={"help": "Attention kernel (upstream used 'eager' for Gemma-3); default: sdpa."}
     )
     device: str | None = field(default=None, metadata={"help": "cuda, cpu, ... Default: cuda when available."})
+    num_processes: int = field(
+        default=1,
+        metadata={
+            "help": "Processes that share the rows (data parallel, one GPU each on CUDA); results are identical to "
+            "one process. Under torchrun / accelerate launch, the launcher's processes are used instead."
+        },
+    )
     threads: int | None = field(
         default=None,
         metadata={"help": "CPU threads for torch (torch.set_num_threads). 1 is much faster on an oversubscribed CPU."},
