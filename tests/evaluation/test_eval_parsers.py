@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -233,3 +234,37 @@ def test_every_seed_draws_its_own_demos():
             assert r["prompt"] == build_prompt(TASKS["sst2"], test[r["index"]], [train[d] for d in r["demos"]])
     assert rows[42][0]["demos"] != rows[52][0]["demos"]
     assert len({r["id"] for rs in rows.values() for r in rs}) == 10
+
+
+def test_atsa_gold_with_tied_offsets_is_ordered_the_same_whatever_the_hash_seed():
+    """Official fsa_json.py de-duplicates through a set, so tied offsets come out in PYTHONHASHSEED order; ours keep
+    the data order (the prompts and gold answers are deterministic)."""
+    import os
+    import subprocess
+    import sys
+
+    item = {
+        "sentence": "the fish and the fish",
+        "aspects": [
+            {"target": t, "category": "FOOD#QUALITY", "polarity": p, "from": "4", "to": "8"}
+            for t, p in [("fish", "positive"), ("fish", "negative"), ("fish", "neutral"), ("fish", "positive")]
+        ],
+    }
+    order = [json.loads(gold_answer(ATSA, item))[i]["sentiment"] for i in range(3)]
+    assert order == ["positive", "negative", "neutral"]  # data order, duplicate dropped
+    code = (
+        "import json,sys; from compeff_hf.evaluation.prompts import gold_answer; "
+        "from compeff_hf.evaluation.tasks import TASKS; "
+        "print(gold_answer(TASKS['atsa_rest16'], json.loads(sys.argv[1])))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code, json.dumps(item)],
+            env=dict(os.environ, PYTHONHASHSEED=str(seed)),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(4)
+    }
+    assert outputs == {gold_answer(ATSA, item) + "\n"}
