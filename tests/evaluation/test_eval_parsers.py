@@ -268,3 +268,39 @@ def test_atsa_gold_with_tied_offsets_is_ordered_the_same_whatever_the_hash_seed(
         for seed in range(4)
     }
     assert outputs == {gold_answer(ATSA, item) + "\n"}
+
+
+def test_extract_with_exactly_k_plus_one_blocks_takes_the_last_one():
+    assert extract_answer("Output: [1]\nOutput: [2]", 1) == "[2]"  # the tail rule would find no "}" here
+    assert extract_answer("Output: [1]\nOutput: [2]", 2) == NOT_FOUND
+    assert extract_answer('Output: [1]\nOutput: [{"a": 1}, {"b"', 1) == '[{"a": 1}]'
+
+
+def test_load_json_list_rules():
+    assert load_json_list("[1, 2]") == [1, 2]
+    assert load_json_list("Answer: [1, 2]. Done") == [1, 2]  # the first "[" to the last "]"
+    assert load_json_list('{"a": 1}') == [] and load_json_list('"[1, 2]"') == [] and load_json_list("[1, 2") == []
+
+
+def test_asqp_and_ssa_need_their_own_four_key_names():
+    asqp = '{"aspect_term": "a", "aspect_category": "b", "opinion": "c", "why": "d"}'
+    ssa = '{"holder": "a", "target": "b", "sentiment_expression": "c", "polarity": "positive"}'
+    assert parse_tuples(ASQP, f"[{asqp}]", SENT) == [] and parse_tuples(SSA, f"[{ssa}]", SENT) == []
+    three = '{"holder": "a", "target": "b", "sentiment_expression": "c"}'
+    assert parse_tuples(SSA, f"[{three}]", SENT) == []
+
+
+def test_tuples_to_opinions_locates_first_occurrences_and_splits_on_and():
+    from compeff_hf.evaluation.parsers import tuples_to_opinions
+
+    sentence = "I think the wine and the pasta were great , the wine"
+    ops = tuples_to_opinions(sentence, [("I", "wine AND pasta", "great", "positive"), ("NULL", "NULL", "gone", "negative")])  # fmt: skip
+    assert ops[0] == {
+        "Source": [["I"], ["0:1"]],
+        "Target": [["wine", "pasta"], ["12:16", "25:30"]],  # "wine" at its first occurrence
+        "Polar_expression": [["great"], ["36:41"]],
+        "Polarity": "Positive",
+    }
+    # "NULL" holder: empty; "NULL" target and a span not in the sentence: nothing located
+    assert ops[1] == {"Source": [[], []], "Target": [[], []], "Polar_expression": [[], []], "Polarity": "Negative"}
+    assert tuples_to_opinions(sentence, [("nobody", "wine", "great", "positive")])[0]["Source"] == [[], []]

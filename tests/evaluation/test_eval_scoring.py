@@ -179,3 +179,14 @@ def test_tuple_f1_edge_cases():
     # gold duplicates are each found by one prediction (gold is a list, predictions a set for recall)
     out = m.compute(predictions=[[["a", "b"]]], references=[[["a", "b"], ["a", "b"]]])
     assert out["recall"] == 1.0 and out["n_gold"] == 2
+
+
+def test_graph_f1_partial_holder_and_expression_credit_on_each_side():
+    m = load_metric("sentiment_graph_f1")
+    text = "my old friend said the food was very good"
+    # my=0 old=1 friend=2 said=3 the=4 food=5 was=6 very=7 good=8
+    gold = _op([["my old friend"], ["0:13"]], [["food"], ["23:27"]], [["very good"], ["32:41"]])
+    pred = _op([["friend"], ["7:13"]], [["food"], ["23:27"]], [["good"], ["37:41"]])
+    out = m.compute(predictions=[_sent(text, pred)], references=[_sent(text, gold)])
+    # prediction side: holder 1/1, target 1/1, expression 1/1 -> 1; gold side: 1/3, 1, 1/2 -> 11/18
+    assert out["precision"] == pytest.approx(1.0) and out["recall"] == pytest.approx((1 / 3 + 1 + 1 / 2) / 3)
