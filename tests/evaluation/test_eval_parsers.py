@@ -304,3 +304,36 @@ def test_tuples_to_opinions_locates_first_occurrences_and_splits_on_and():
     # "NULL" holder: empty; "NULL" target and a span not in the sentence: nothing located
     assert ops[1] == {"Source": [[], []], "Target": [[], []], "Polar_expression": [[], []], "Polarity": "Negative"}
     assert tuples_to_opinions(sentence, [("nobody", "wine", "great", "positive")])[0]["Source"] == [[], []]
+
+
+def test_extract_truncated_cuts_after_the_last_complete_object():
+    text = 'Output: [1]\nOutput: [{"a": 1}, {"b": 2}, {"c'
+    assert extract_answer(text, 1) == '[{"a": 1}, {"b": 2}]'
+    assert load_json_list("Sure: [[1], [2]] ok") == [[1], [2]]  # first "[" to last "]", both nested
+
+
+def test_gold_tuples_of_each_kind_in_the_answer_key_order():
+    from compeff_hf.evaluation.parsers import gold_tuples
+
+    acsa = '[{"aspect_category": "food quality", "sentiment": "positive"}]'
+    asqp = (
+        '[{"sentiment": "negative", "opinion": " cold ", "aspect_category": "food quality", "aspect_term": "pasta"}]'
+    )
+    ssa = '[{"holder": "NULL", "target": "wine", "sentiment_expression": "great", "sentiment_polarity": "positive"}]'
+    atsa = '[{"aspect_term": "wine", "sentiment": "positive"}]'
+    assert gold_tuples(ATSA, atsa) == [("wine", "positive")]
+    assert gold_tuples(ACSA, acsa) == [("food quality", "positive")]
+    assert gold_tuples(ASQP, asqp) == [("pasta", "food quality", " cold ", "negative")]  # gold is not stripped
+    assert gold_tuples(SSA, ssa) == [("NULL", "wine", "great", "positive")]
+
+
+def test_tuples_to_opinions_null_holder_repeated_holder_and_multiword_parts():
+    from compeff_hf.evaluation.parsers import tuples_to_opinions
+
+    sentence = "NULL is what I said and I mean it : the red wine was very good"
+    [op] = tuples_to_opinions(sentence, [("NULL", "red wine", "very good AND mean", "positive")])
+    assert op["Source"] == [[], []]  # "NULL" is no holder even when the sentence holds the word
+    assert op["Target"] == [["red wine"], ["40:48"]]
+    assert op["Polar_expression"] == [["very good", "mean"], ["53:62", "26:30"]]
+    [op] = tuples_to_opinions(sentence, [("I", "NULL", "good", "positive")])
+    assert op["Source"] == [["I"], ["13:14"]]  # the first "I"

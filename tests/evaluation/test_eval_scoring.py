@@ -7,7 +7,7 @@ import json
 import pytest
 
 from compeff_hf.evaluation.metrics import load_metric
-from compeff_hf.evaluation.scoring import aggregate, oracle_predictions, parse_prediction, score_task
+from compeff_hf.evaluation.scoring import aggregate, item_records, oracle_predictions, parse_prediction, score_task
 from compeff_hf.evaluation.tasks import TASKS
 
 # An asymmetric case, so that macro, micro (= accuracy) and weighted F1 all differ:
@@ -190,3 +190,32 @@ def test_graph_f1_partial_holder_and_expression_credit_on_each_side():
     out = m.compute(predictions=[_sent(text, pred)], references=[_sent(text, gold)])
     # prediction side: holder 1/1, target 1/1, expression 1/1 -> 1; gold side: 1/3, 1, 1/2 -> 11/18
     assert out["precision"] == pytest.approx(1.0) and out["recall"] == pytest.approx((1 / 3 + 1 + 1 / 2) / 3)
+
+
+def test_predictions_and_items_must_pair_up():
+    items = [{"sentence": "s", "label": "a"}] * 2
+    for task, preds in ((TASKS["sst2"], ["a"]), (TASKS["atsa_rest16"], [[]]), (TASKS["opener"], [[]])):
+        with pytest.raises(ValueError):
+            score_task(task, [dict(i, aspects=[], opinions=[]) for i in items], preds)
+        with pytest.raises(ValueError):
+            item_records(task, [dict(i, aspects=[], opinions=[]) for i in items], preds)
+
+
+def test_graph_f1_needs_an_expression_overlap_and_holder_target_overlaps():
+    m = load_metric("sentiment_graph_f1")
+    text = "I said the food was good and the wine was bad"
+    # I=0 said=1 the=2 food=3 was=4 good=5 and=6 the=7 wine=8 was=9 bad=10
+    gold = _op([["I"], ["0:1"]], [["food"], ["11:15"]], [["good"], ["20:24"]])
+    other_expression = _op([["I"], ["0:1"]], [["food"], ["11:15"]], [["bad"], ["42:45"]])
+    other_target = _op([["I"], ["0:1"]], [["wine"], ["33:37"]], [["good"], ["20:24"]])
+    no_holder = _op([[], []], [["food"], ["11:15"]], [["good"], ["20:24"]])
+    for pred in (other_expression, other_target, no_holder):
+        out = m.compute(predictions=[_sent(text, pred)], references=[_sent(text, gold)])
+        assert out["precision"] == 0.0 and out["recall"] == 0.0
+    # two predictions, one right: credits add up (1 + 0) / 2
+    out = m.compute(predictions=[_sent(text, gold, other_target)], references=[_sent(text, gold)])
+    assert out["precision"] == pytest.approx(0.5) and out["recall"] == pytest.approx(1.0)
+    # partial target and holder overlap both count, on both sides
+    wide = _op([["I said"], ["0:6"]], [["the food"], ["7:15"]], [["good"], ["20:24"]])
+    out = m.compute(predictions=[_sent(text, wide)], references=[_sent(text, gold)])
+    assert out["precision"] == pytest.approx((0.5 + 0.5 + 1) / 3) and out["recall"] == pytest.approx(1.0)

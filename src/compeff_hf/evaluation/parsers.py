@@ -107,14 +107,14 @@ _ASQP_KEYS = ("aspect_term", "aspect_category", "opinion", "sentiment")
 _SSA_KEYS = ("holder", "target", "sentiment_expression", "sentiment_polarity")
 
 
-def _asqp(item: Any, sentence: str) -> tuple[str, ...] | None:
+def _asqp(item: Any) -> tuple[str, ...] | None:
     if not isinstance(item, dict) or len(item) != 4 or any(k not in item for k in _ASQP_KEYS):
         return None
     values = tuple(_str(item[k]) for k in _ASQP_KEYS)
     return None if any(v is None for v in values) else values  # type: ignore[return-value]
 
 
-def _ssa(item: Any, sentence: str) -> tuple[str, ...] | None:
+def _ssa(item: Any) -> tuple[str, ...] | None:
     if not isinstance(item, dict) or len(item) != 4 or any(k not in item for k in _SSA_KEYS):
         return None
     values = tuple(_str(item[k]) for k in _SSA_KEYS)
@@ -132,8 +132,8 @@ def parse_tuples(task: Task, answer: str, sentence: str) -> list[tuple[str, ...]
             return [check(item, sentence) for item in items if item]  # falsy items ({} or "") are skipped upstream
         except _Unreadable:
             return [INVALID] * len(items)  # upstream keeps the raw list: every element a false positive
-    check = _asqp if task.kind == "asqp" else _ssa
-    return [t for t in (check(item, sentence) for item in items) if t is not None]
+    keep = _asqp if task.kind == "asqp" else _ssa
+    return [t for t in (keep(item) for item in items) if t is not None]
 
 
 def gold_tuples(task: Task, gold_answer: str) -> list[tuple[str, ...]]:

@@ -26,10 +26,10 @@ def score_task(task: Task, items: list[dict[str, Any]], predictions: list[Any]) 
         return {"score": out["macro_f1"], "macro_f1": out["macro_f1"], "accuracy": out["accuracy"]}
     if task.kind == "ssa":
         preds, refs = [], []
-        for item, tuples in zip(items, predictions, strict=False):
+        for item, tuples in zip(items, predictions, strict=True):
             opinions = tuples_to_opinions(item["sentence"], [tuple(t) for t in tuples])
             preds.append(json.dumps({"text": item["sentence"], "opinions": opinions}))
-            refs.append(json.dumps({"text": item["sentence"], "opinions": item.get("opinions", [])}))
+            refs.append(json.dumps({"text": item["sentence"], "opinions": item.get("opinions")}))
         out = load_metric("sentiment_graph_f1").compute(predictions=preds, references=refs)
     else:
         refs = [[list(t) for t in gold_tuples(task, gold_answer(task, item))] for item in items]
@@ -48,7 +48,7 @@ def item_records(task: Task, items: list[dict[str, Any]], predictions: list[Any]
         for item, tuples in zip(items, predictions, strict=True):
             opinions = tuples_to_opinions(item["sentence"], [tuple(t) for t in tuples])
             pred = graph_tuples({"text": item["sentence"], "opinions": opinions})
-            gold = graph_tuples({"text": item["sentence"], "opinions": item.get("opinions", [])})
+            gold = graph_tuples({"text": item["sentence"], "opinions": item.get("opinions")})
             (tp_pred, n_pred), (tp_gold, n_gold) = side_credit(pred, gold), side_credit(gold, pred)
             records.append({"tp_pred": tp_pred, "n_pred": n_pred, "tp_gold": tp_gold, "n_gold": n_gold})
         return records
@@ -85,7 +85,7 @@ def aggregate(per_seed: dict[str, dict[int, dict[str, float]]], tasks: list[Task
             "group": task.group,
             "metric": "macro-F1" if task.is_classification else ("graph-F1" if task.kind == "ssa" else "micro-F1"),
             "mean": statistics.fmean(values),
-            "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+            "std": statistics.pstdev(values),  # population std over seeds (0 for one seed)
             "per_seed": {str(seed): dict(s.items()) for seed, s in seeds.items()},
         }
         if task.is_classification:
