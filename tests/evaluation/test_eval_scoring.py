@@ -219,3 +219,29 @@ def test_graph_f1_needs_an_expression_overlap_and_holder_target_overlaps():
     wide = _op([["I said"], ["0:6"]], [["the food"], ["7:15"]], [["good"], ["20:24"]])
     out = m.compute(predictions=[_sent(text, wide)], references=[_sent(text, gold)])
     assert out["precision"] == pytest.approx((0.5 + 0.5 + 1) / 3) and out["recall"] == pytest.approx(1.0)
+
+
+def test_graph_f1_credits_of_several_tuples_add_up():
+    m = load_metric("sentiment_graph_f1")
+    text = "I said the food was good and the wine was bad"
+    food = _op([["I"], ["0:1"]], [["food"], ["11:15"]], [["good"], ["20:24"]])
+    wine = _op([["I"], ["0:1"]], [["wine"], ["33:37"]], [["bad"], ["42:45"]], "Negative")
+    wide = _op([["I said"], ["0:6"]], [["the food"], ["7:15"]], [["good"], ["20:24"]])
+    out = m.compute(predictions=[_sent(text, wide, wine)], references=[_sent(text, food, wine)])
+    assert out["precision"] == pytest.approx(((0.5 + 0.5 + 1) / 3 + 1) / 2) and out["recall"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["macro_f1", "tuple_f1", "sentiment_graph_f1"])
+def test_metric_cards_describe_inputs_and_cite(name):
+    import datasets
+
+    metric = type(load_metric(name))()  # a fresh instance: its info is read again
+    string = datasets.Value("string")
+    tuples = datasets.Sequence(datasets.Sequence(string))
+    kind = tuples if name == "tuple_f1" else string
+    assert metric.features == datasets.Features({"predictions": kind, "references": kind})
+    assert metric.description.split()[0] in ("Macro-averaged", "Micro", "Sentiment-graph")
+    assert "Args:" in metric.inputs_description and "Returns:" in metric.inputs_description
+    assert ("Targeted Distillation" in metric.citation) == (name == "macro_f1")
+    if name != "macro_f1":
+        assert metric.citation == ""
