@@ -61,7 +61,7 @@ class EvalConfig(StageConfig):
     bootstrap_samples: int = field(
         default=1000,
         metadata={
-            "help": "Bootstrap resamples of the test items for each dataset's 95% interval (seeded, deterministic); "
+            "help": "Bootstrap resamples of the test items for each dataset's 95 percent interval (seeded); "
             "0 leaves the intervals out."
         },
     )
