@@ -178,7 +178,9 @@ def evaluate_model(config: EvalConfig, stage: StageDir | None = None) -> dict[st
     rank, size = parallel.world()
     device = config.device or default_device()
     if size > 1 and device == "cuda":
-        device = f"cuda:{parallel.local_rank()}"  # one GPU per process
+        import torch
+
+        device = f"cuda:{parallel.local_rank() % torch.cuda.device_count()}"  # one GPU per process (or shared)
     if config.threads:
         import torch
 
