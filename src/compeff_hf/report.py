@@ -191,16 +191,49 @@ def _eval_scores(root: Path, stage: str) -> dict[str, float] | None:
     return out
 
 
+def _eval_comparison(root: Path) -> dict[str, Any] | None:
+    """Paired bootstrap of eval vs eval_base over the same items (None without both per-item files)."""
+    from .evaluation import stats
+
+    try:
+        before, after = stats.load_per_item(root / "eval_base"), stats.load_per_item(root / "eval")
+        return stats.compare(before, after)
+    except (OSError, ValueError) as err:
+        logger.info("report: no paired SentiBench comparison (%s)", err)
+        return None
+
+
 def _plot_eval(root: Path, out: Path) -> tuple[str, Path | None]:
     before, after = _eval_scores(root, "eval_base"), _eval_scores(root, "eval")
     if not before and not after:
         return "_eval has not run._", None
     names = sorted(set(before or {}) | set(after or {}), key=lambda n: (n == "average", n))
-    lines = ["| dataset | before training | after training | change |", "| --- | --- | --- | --- |"]
+    paired = _eval_comparison(root) if before and after else None
+    lines = [
+        "| dataset | before training | after training | change | 95% CI of change | significant | items |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for n in names:
         b, a = (before or {}).get(n), (after or {}).get(n)
         change = f"{a - b:+.1f}" if a is not None and b is not None else ""
-        lines.append(f"| {n} | {'' if b is None else f'{b:.1f}'} | {'' if a is None else f'{a:.1f}'} | {change} |")
+        test = (paired["average"] if n == "average" else paired["datasets"].get(n)) if paired else None
+        ci, significant, items = "", "", ""
+        if test:
+            ci = f"{test['low']:+.1f} to {test['high']:+.1f}"
+            significant = "**yes**" if test["significant"] else "no (noise)"
+            items = str(test["n_items"])
+        lines.append(
+            f"| {n} | {'' if b is None else f'{b:.1f}'} | {'' if a is None else f'{a:.1f}'} | {change} "
+            f"| {ci} | {significant} | {items} |"
+        )
+    lines.append("")
+    if paired:
+        lines.append(
+            f"A change is significant when the 95% interval of a paired bootstrap ({paired['n_boot']} resamples of "
+            "the same test items, before and after together) excludes 0; items: how many test items it rests on."
+        )
+    elif before and after:
+        lines.append("_No per-item records on both sides: these changes cannot be told apart from noise._")
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.8))
     xs = range(len(names))

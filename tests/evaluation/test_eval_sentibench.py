@@ -42,39 +42,109 @@ def test_batched_generation_equals_one_at_a_time(tiny_gemma):
     prompts = [
         "Sentence: a\nOutput: [1]\n\nSentence: b\nOutput:",
         "Sentence: longer text here\nOutput: [2]\n\nSentence: c\nOutput:",
+        "Sentence: x",
     ]
     texts = runner.generate(prompts, max_new_tokens=12, k_shot=1)
     for prompt, text in zip(prompts, texts, strict=True):
         enc = runner.tokenizer(prompt, return_tensors="pt")
         with torch.inference_mode():
-            out = runner.model.generate(**enc, max_new_tokens=12, do_sample=False)
+            out = runner.model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=runner.pad_id)
+        prompt_text = runner.tokenizer.decode(enc["input_ids"][0], skip_special_tokens=True)
         alone = runner.tokenizer.decode(out[0], skip_special_tokens=True)
-        assert alone.startswith(text) or text.startswith(alone)
+        assert text.startswith(prompt_text) and alone.startswith(prompt_text)
+        # the continuation is real (not just the prompt) and is the start of the one-at-a-time continuation
+        assert len(text) > len(prompt_text) and alone.startswith(text)
+        if "]" not in text[len(prompt_text) :]:  # no answer block closed: the whole budget, as generate
+            assert text == alone
 
 
-def test_cli_run_writes_bundle_and_resumes(tiny_gemma, sentibench_dir, tmp_path):
+def _eval_args(model, data, out, *extra):
+    args = ["eval", "--model", str(model), "--data_dir", str(data), "--datasets", "sst2", "opener"]
+    return args + ["--limit", "3", "--seeds", "42", "52", "--max_new_tokens", "8", "--output_dir", str(out), *extra]
+
+
+def _ledger_rows(out):
+    rows = [json.loads(line) for line in (out / "_ledger" / "predictions.jsonl").read_text().splitlines()]
+    return {r["id"]: r for r in rows}
+
+
+def test_cli_run_writes_bundle_and_a_killed_run_resumes_to_the_uninterrupted_result(
+    tiny_gemma, sentibench_dir, tmp_path, monkeypatch
+):
     from compeff_hf.cli import main
+    from compeff_hf.evaluation import sentibench
+    from compeff_hf.evaluation.prompts import draw_demos
+    from compeff_hf.evaluation.runner import InferenceRunner
 
-    out = tmp_path / "eval"
-    args = ["eval", "--model", str(tiny_gemma), "--data_dir", str(sentibench_dir), "--datasets", "sst2", "opener"]
-    args += ["--limit", "3", "--seeds", "42", "52", "--max_new_tokens", "8", "--output_dir", str(out)]
-    assert main(args) == 0
-    results = json.loads((out / "results.json").read_text())
+    full = tmp_path / "full"
+    assert main(_eval_args(tiny_gemma, sentibench_dir, full)) == 0
+    results = json.loads((full / "results.json").read_text())
     assert set(results["scores"]["datasets"]) == {"sst2", "opener"}
     assert results["protocol"]["seeds"] == [42, 52] and results["n_items"] == {"sst2": 3, "opener": 3}
     assert "weights_sha256" in results["model_revision"] and results["versions"]["transformers"]
-    assert "| BSA | SST-2 | macro-F1 |" in (out / "results.md").read_text()
-    entries = json.loads((out / "model_index.json").read_text())
+    assert "| BSA | SST-2 | macro-F1 |" in (full / "results.md").read_text()
+    entries = json.loads((full / "model_index.json").read_text())
     assert entries[-1]["dataset_config"] == "average"
-    ledger = (out / "_ledger" / "predictions.jsonl").read_text().splitlines()
-    assert len(ledger) == 12
-    # A killed run: drop the summary and half the ledger; the rerun redoes only the missing rows.
-    (out / "summary.json").unlink()
-    (out / "_ledger" / "predictions.jsonl").write_text("\n".join(ledger[:6]) + "\n")
-    assert main(args) == 0
-    again = (out / "_ledger" / "predictions.jsonl").read_text().splitlines()
-    assert len(again) == 12 and again[:6] == ledger[:6]
-    assert json.loads((out / "results.json").read_text())["scores"] == results["scores"]
+    # noise: a bootstrap interval over the items, the items it rests on, and per-item records that reproduce it
+    from compeff_hf.evaluation import stats
+
+    per_item = stats.load_per_item(full)
+    for name, entry in results["scores"]["datasets"].items():
+        assert entry["n_items"] == 3 and entry["ci_low"] <= entry["mean"] <= entry["ci_high"]
+        assert entry["seed_min"] <= entry["mean"] <= entry["seed_max"]
+        for seed, records in per_item["datasets"][name]["seeds"].items():
+            assert 100 * stats.score(per_item["datasets"][name]["metric"], records) == pytest.approx(
+                100 * entry["per_seed"][seed]["score"]
+            )
+    assert results["scores"]["n_items"] == 6 and len(results["scores"]["average_ci"]) == 2
+    assert "95% CI (items)" in (full / "results.md").read_text()
+    reference = _ledger_rows(full)
+    assert len(reference) == 12
+    # every seed draws its own demos (the published draw for that seed), not those of the first seed
+    for seed in (42, 52):
+        demos = [r["demos"] for r in reference.values() if r["dataset"] == "sst2" and r["seed"] == seed]
+        assert sorted(demos) == sorted(draw_demos(list(range(3000)), 3, 4, seed))
+
+    # A run killed after its first chunk (chunks of 2 rows): the rerun predicts only the missing rows and ends
+    # with exactly the rows and scores of the uninterrupted run.
+    monkeypatch.setattr(sentibench, "CHUNK", 2)
+    calls = {"items": 0}
+    real_classify, real_generate = InferenceRunner.classify, InferenceRunner.generate
+
+    def killed_classify(self, prompts, *args, **kwargs):
+        if calls["items"] >= 2:
+            raise KeyboardInterrupt
+        calls["items"] += len(prompts)
+        return real_classify(self, prompts, *args, **kwargs)
+
+    killed = tmp_path / "killed"
+    monkeypatch.setattr(InferenceRunner, "classify", killed_classify)
+    assert main(_eval_args(tiny_gemma, sentibench_dir, killed)) != 0  # the CLI reports the interruption
+    assert len(_ledger_rows(killed)) == 2 and not (killed / "summary.json").exists()
+
+    def counting(real):
+        def wrapped(self, prompts, *args, **kwargs):
+            calls["items"] += len(prompts)
+            return real(self, prompts, *args, **kwargs)
+
+        return wrapped
+
+    calls["items"] = 0
+    monkeypatch.setattr(InferenceRunner, "classify", counting(real_classify))
+    monkeypatch.setattr(InferenceRunner, "generate", counting(real_generate))
+    assert main(_eval_args(tiny_gemma, sentibench_dir, killed)) == 0
+    assert calls["items"] == 10  # 12 rows, 2 already in the ledger
+    resumed = _ledger_rows(killed)
+    assert resumed.keys() == reference.keys()
+    for key, row in reference.items():
+        got = resumed[key]
+        assert {k: v for k, v in got.items() if k != "label_scores"} == {
+            k: v for k, v in row.items() if k != "label_scores"
+        }
+        if row["label_scores"] is not None:
+            assert got["label_scores"] == pytest.approx(row["label_scores"], abs=1e-5)
+    again = json.loads((killed / "results.json").read_text())
+    assert again["scores"] == results["scores"] and again["n_items"] == results["n_items"]
 
 
 def test_model_index_results_are_eval_results():
@@ -165,3 +235,35 @@ def test_batches_are_length_sorted_and_padding_aware(tiny_gemma):
         width = lengths[batch[0]] * len(batch)
         assert width <= 1.15 * sum(lengths[i] for i in batch)
     assert [len(b) for b in runner.batches(lengths, extra=150)] == [3, 3, 2]  # generation: rows cap only
+
+
+def test_label_choice_uses_processed_logits_like_generate_scores(tiny_gemma):
+    """Official icl_multifaced.py reads `generate(...).scores[0]`: the logits after the generation config's
+    processors. With a repetition penalty, a label word already in the prompt loses and some choices flip."""
+    import torch
+
+    from compeff_hf.evaluation.runner import label_token_ids
+
+    prompts = [
+        f"Sentence: it was {w}\nLabel: {label}\n\nSentence: {w}\nLabel:"
+        for w in ("good", "bad", "fine", "meh")
+        for label in ("negative", "positive", "neutral")
+    ]
+    raw_runner = _runner(tiny_gemma)
+    ids = label_token_ids(raw_runner.tokenizer, (" negative", " positive", " neutral"))
+    assert raw_runner.processed_logits is False  # no processor configured: the fast label-rows path
+    raw_best, _ = raw_runner.classify(prompts, ids)
+    runner = _runner(tiny_gemma)
+    runner.model.generation_config.repetition_penalty = 3.0
+    runner = type(runner)(runner.model, runner.tokenizer, 4)
+    best, scores = runner.classify(prompts, ids)
+    for prompt, b, s in zip(prompts, best, scores, strict=True):
+        enc = runner.tokenizer(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            out = runner.model.generate(
+                **enc, max_new_tokens=2, do_sample=False, output_scores=True, return_dict_in_generate=True
+            )
+        official = out.scores[0][0, ids]
+        assert s == pytest.approx(official.tolist(), abs=1e-4)
+        assert b == int(official.argmax())
+    assert best != raw_best  # the designed prompts flip at least one label under the penalty

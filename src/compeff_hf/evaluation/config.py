@@ -13,7 +13,13 @@ class EvalConfig(StageConfig):
     """SentiBench with the published protocol: raw 4-shot prompts, seeds 42/52/62, label logits or greedy JSON."""
 
     stage_name: ClassVar[str] = "eval"
-    volatile_fields: ClassVar[tuple[str, ...]] = ("batch_size", "max_batch_tokens", "device", "threads")
+    volatile_fields: ClassVar[tuple[str, ...]] = (
+        "batch_size",
+        "max_batch_tokens",
+        "device",
+        "threads",
+        "num_processes",
+    )
 
     model: str = field(
         default="gemma-3-270m", metadata={"help": "Model to evaluate: Hub id, local folder, or gemma-3-270m."}
@@ -42,17 +48,35 @@ class EvalConfig(StageConfig):
         default=16384, metadata={"help": "Cap on padded tokens per batch (long IMDb prompts get smaller batches)."}
     )
     max_new_tokens: int | None = field(
-        default=None, metadata={"help": "Generation budget for fine-grained tasks. Default: 150 (OpeNER 300)."}
+        default=None,
+        metadata={
+            "help": "Generation budget (new tokens) of the fine-grained tasks (ATSA, ACSA, ASQP, OpeNER). Default: 150, "
+            "the official bash/fsa_json.sh default."
+        },
     )
     chat_template: bool = field(
         default=False,
         metadata={"help": "Wrap each prompt in the model's chat template (off in the published protocol)."},
+    )
+    bootstrap_samples: int = field(
+        default=1000,
+        metadata={
+            "help": "Bootstrap resamples of the test items for each dataset's 95 percent interval (seeded); "
+            "0 leaves the intervals out."
+        },
     )
     dtype: str = field(default="auto", metadata={"help": "Model dtype: auto, bfloat16, float16 or float32."})
     attn_implementation: str | None = field(
         default=None, metadata={"help": "Attention kernel (upstream used 'eager' for Gemma-3); default: sdpa."}
     )
     device: str | None = field(default=None, metadata={"help": "cuda, cpu, ... Default: cuda when available."})
+    num_processes: int = field(
+        default=1,
+        metadata={
+            "help": "Processes that share the rows (data parallel, one GPU each on CUDA); results are identical to "
+            "one process. Under torchrun / accelerate launch, the launcher's processes are used instead."
+        },
+    )
     threads: int | None = field(
         default=None,
         metadata={"help": "CPU threads for torch (torch.set_num_threads). 1 is much faster on an oversubscribed CPU."},

@@ -8,9 +8,16 @@ the first ``[`` to the last ``]``. Validation per task:
 * ATSA: the term must occur in the sentence and the polarity be positive/neutral/negative/conflict; an invalid
   item still counts as a (false-positive) prediction, as upstream.
 * ACSA: polarity positive/neutral/negative; invalid items count as false positives.
+* ATSA/ACSA, malformed items: falsy items (``{}``, ``""``, ``null``, ``0``) are skipped. An item the official
+  ``parse_utils/{atsa,acsa}_json.py`` cannot read (a non-zero number or ``true``; a string or list that holds both
+  key names; a dict whose term/category or sentiment is not a string) makes the official code keep the *raw*
+  list: then nothing in the answer scores and every element of the list, skipped ones included, is a false
+  positive. We follow that rule (``_Unreadable``), so a half-broken answer scores what it scores upstream.
 * ASQP: exactly the 4 keys; invalid items are dropped.
 * SSA (OpeNER): exactly the 4 keys and a polarity positive/neutral/negative; invalid items are dropped. Spans are
   located in the sentence by their first occurrence to build SemEval-2022 opinions.
+* ASQP/SSA, malformed items: where the official ``asqp_json``/``ssa_json`` crash (a number as an item, a
+  non-string field), we drop the item instead (a crash gives no score at all to compare with).
 
 Nothing here raises on model output: malformed, truncated or adversarial text yields fewer (or invalid) tuples.
 """
@@ -60,38 +67,54 @@ def _str(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) else None
 
 
+class _Unreadable(Exception):
+    """An ATSA/ACSA item the official parser raises on: the whole answer then counts as its raw list."""
+
+
+def _pair(item: Any, keys: tuple[str, str]) -> tuple[str, str] | None:
+    """The stripped (first, second) strings of a truthy ATSA/ACSA item; None when invalid; raises ``_Unreadable``.
+
+    Mirrors what the official code can and cannot do with an item: ``key in item`` must work (dict, str, list),
+    a str/list holding both key names is then indexed by a string (fails), and both values need ``.strip()``.
+    """
+    if isinstance(item, (int, float)):  # bool is an int
+        raise _Unreadable  # `key in 5` raises
+    if any(k not in item for k in keys):
+        return None
+    if not isinstance(item, dict):
+        raise _Unreadable  # "aspect_term sentiment"["aspect_term"] raises
+    first, second = _str(item[keys[0]]), _str(item[keys[1]])
+    if first is None or second is None:
+        raise _Unreadable  # None.strip() / 3.strip() raise
+    return first, second
+
+
 def _atsa(item: Any, sentence: str) -> tuple[str, ...]:
-    if not isinstance(item, dict) or "aspect_term" not in item or "sentiment" not in item:
+    pair = _pair(item, ("aspect_term", "sentiment"))
+    if pair is None or pair[0] not in sentence or pair[1] not in ("positive", "neutral", "negative", "conflict"):
         return INVALID
-    term, pol = _str(item["aspect_term"]), _str(item["sentiment"])
-    if term is None or pol is None or term not in sentence:
-        return INVALID
-    if pol not in ("positive", "neutral", "negative", "conflict"):
-        return INVALID
-    return (term, pol)
+    return pair
 
 
 def _acsa(item: Any, sentence: str) -> tuple[str, ...]:
-    if not isinstance(item, dict) or "aspect_category" not in item or "sentiment" not in item:
+    pair = _pair(item, ("aspect_category", "sentiment"))
+    if pair is None or pair[1] not in ("positive", "neutral", "negative"):
         return INVALID
-    cat, pol = _str(item["aspect_category"]), _str(item["sentiment"])
-    if cat is None or pol not in ("positive", "neutral", "negative"):
-        return INVALID
-    return (cat, pol)
+    return pair
 
 
 _ASQP_KEYS = ("aspect_term", "aspect_category", "opinion", "sentiment")
 _SSA_KEYS = ("holder", "target", "sentiment_expression", "sentiment_polarity")
 
 
-def _asqp(item: Any, sentence: str) -> tuple[str, ...] | None:
+def _asqp(item: Any) -> tuple[str, ...] | None:
     if not isinstance(item, dict) or len(item) != 4 or any(k not in item for k in _ASQP_KEYS):
         return None
     values = tuple(_str(item[k]) for k in _ASQP_KEYS)
     return None if any(v is None for v in values) else values  # type: ignore[return-value]
 
 
-def _ssa(item: Any, sentence: str) -> tuple[str, ...] | None:
+def _ssa(item: Any) -> tuple[str, ...] | None:
     if not isinstance(item, dict) or len(item) != 4 or any(k not in item for k in _SSA_KEYS):
         return None
     values = tuple(_str(item[k]) for k in _SSA_KEYS)
@@ -105,9 +128,12 @@ def parse_tuples(task: Task, answer: str, sentence: str) -> list[tuple[str, ...]
     items = load_json_list(answer)
     if task.kind in ("atsa", "acsa"):
         check = _atsa if task.kind == "atsa" else _acsa
-        return [check(item, sentence) for item in items if item]  # falsy items ({} or "") are skipped upstream
-    check = _asqp if task.kind == "asqp" else _ssa
-    return [t for t in (check(item, sentence) for item in items) if t is not None]
+        try:
+            return [check(item, sentence) for item in items if item]  # falsy items ({} or "") are skipped upstream
+        except _Unreadable:
+            return [INVALID] * len(items)  # upstream keeps the raw list: every element a false positive
+    keep = _asqp if task.kind == "asqp" else _ssa
+    return [t for t in (keep(item) for item in items) if t is not None]
 
 
 def gold_tuples(task: Task, gold_answer: str) -> list[tuple[str, ...]]:

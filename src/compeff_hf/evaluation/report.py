@@ -18,19 +18,42 @@ def markdown_table(results: dict[str, Any]) -> str:
         f"{protocol.get('limit') or 'all'} test items per dataset"
         f"{', chat template' if protocol.get('chat_template') else ', raw prompts'}.",
         "",
-        "| group | dataset | metric | score | ± std | accuracy |",
-        "| --- | --- | --- | ---: | ---: | ---: |",
+        "| group | dataset | metric | score | 95% CI (items) | ± std (seeds) | items | accuracy |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, entry in scores["datasets"].items():
         acc = f"{entry['accuracy']:.1f}" if "accuracy" in entry else ""
+        ci = f"{entry['ci_low']:.1f}-{entry['ci_high']:.1f}" if "ci_low" in entry else ""
         lines.append(
-            f"| {entry['group'].upper()} | {TASKS[name].title} | {entry['metric']} | {entry['mean']:.1f} "
-            f"| {entry['std']:.1f} | {acc} |"
+            f"| {entry['group'].upper()} | {TASKS[name].title} | {entry['metric']} | {entry['mean']:.1f} | {ci} "
+            f"| {entry['std']:.1f} | {entry.get('n_items', '')} | {acc} |"
         )
     for group, entry in scores["groups"].items():
-        lines.append(f"| {group.upper()} | *{GROUPS[group]} ({entry['datasets']})* | mean | {entry['mean']:.1f} | | |")
-    lines.append(f"| | **average ({scores['n_datasets']} datasets)** | | **{scores['average']:.1f}** | | |")
+        lines.append(
+            f"| {group.upper()} | *{GROUPS[group]} ({entry['datasets']})* | mean | {entry['mean']:.1f} | | | | |"
+        )
+    ci = scores.get("average_ci")
+    lines.append(
+        f"| | **average ({scores['n_datasets']} datasets)** | | **{scores['average']:.1f}** "
+        f"| {f'{ci[0]:.1f}-{ci[1]:.1f}' if ci else ''} | | {scores.get('n_items', '')} | |"
+    )
+    if ci:
+        lines += [
+            "",
+            "95% CI: percentile bootstrap over the test items (the same resample for every seed), "
+            f"{scores['bootstrap']['samples']} resamples; ± std: the spread over seeds.",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _metric_config(results: dict[str, Any], entry: dict[str, Any]) -> str:
+    """The protocol, and how many test items the figure rests on with its 95% bootstrap interval."""
+    text = f"{results['protocol']['k_shot']}-shot, seeds {results['protocol']['seeds']}"
+    if "n_items" in entry:
+        text += f", {entry['n_items']} test items"
+    if "ci_low" in entry:
+        text += f", 95% CI {entry['ci_low']:.1f}-{entry['ci_high']:.1f}"
+    return text
 
 
 def model_index_results(results: dict[str, Any]) -> list[Any]:
@@ -55,7 +78,7 @@ def model_index_results(results: dict[str, Any]) -> list[Any]:
                 metric_type="f1",
                 metric_name=entry["metric"],
                 metric_value=round(entry["mean"], 2),
-                metric_config=f"{results['protocol']['k_shot']}-shot, seeds {results['protocol']['seeds']}",
+                metric_config=_metric_config(results, entry),
                 **source,
             )
         )

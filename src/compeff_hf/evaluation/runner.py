@@ -2,7 +2,9 @@
 
 Classification needs one forward pass per item: the prompts are right-padded, so every real token keeps the
 position it has alone, and the LM head is applied to each row's last real token only and only to the label words'
-rows (never the full vocabulary at every position). Fine-grained tasks use a batched greedy decoder with left
+rows (never the full vocabulary at every position). The official ``icl_multifaced.py`` reads the label scores from
+``generate(...).scores[0]``, i.e. *after* the generation config's logits processors (e.g. ``repetition_penalty``);
+when the model's generation config has any, the label scores come from ``generate`` the same way. Fine-grained tasks use a batched greedy decoder with left
 padding that stops a row as soon as its answer block (``Output: [...]``) is complete: the extracted answer is then
 fixed, so stopping early gives the same prediction as generating the whole budget. A finished row also leaves the
 batch (its KV cache rows are dropped), so each decode step costs only the rows still writing: with ``generate``, a
@@ -14,6 +16,7 @@ batches are capped in rows and in padded tokens.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -41,6 +44,7 @@ class InferenceRunner:
         self.max_batch_tokens = max_batch_tokens
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.device = next(model.parameters()).device
+        self.processed_logits = has_logits_processors(model)
 
     # -------------------------------------------------------------------------------------------------- helpers
     def encode(self, prompts: list[str]) -> list[list[int]]:
@@ -106,6 +110,28 @@ class InferenceRunner:
             logits = torch.tanh(logits / cap) * cap
         return logits
 
+    def processed_label_logits(self, ids: Any, mask: Any, label_ids: Any) -> Any:
+        """Label scores of left-padded rows as the official scorer reads them: ``generate(...).scores[0]``, after
+        the generation config's logits processors (greedy, a budget of 2 new tokens as upstream, stopped after the
+        first since only its scores are read)."""
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class FirstToken(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return input_ids.new_ones((input_ids.shape[0],), dtype=bool)
+
+        out = self.model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=2,
+            do_sample=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+            pad_token_id=self.pad_id,
+            stopping_criteria=StoppingCriteriaList([FirstToken()]),
+        )
+        return out.scores[0][:, label_ids]
+
     def classify(
         self,
         prompts: list[str],
@@ -127,9 +153,10 @@ class InferenceRunner:
         # and 3 IMDb rows (~1.9k tokens) 20% longer batched. So on CPU only short rows share a batch.
         budget = min(self.max_batch_tokens, CPU_BATCH_TOKENS) if self.device.type == "cpu" else None
         for batch in self.batches([len(e) for e in encoded], max_padding=self.max_padding, max_tokens=budget):
-            ids, mask = self._pad([encoded[i] for i in batch], left=False)
+            ids, mask = self._pad([encoded[i] for i in batch], left=self.processed_logits)
             with torch.inference_mode():
-                picked = self.label_logits(ids, mask, label_ids).float()
+                score = self.processed_label_logits if self.processed_logits else self.label_logits
+                picked = score(ids, mask, label_ids).float()
             best = picked.argmax(-1).tolist()
             rows = picked.tolist()
             for j, i in enumerate(batch):
@@ -238,6 +265,19 @@ class AnswerComplete:
             return False
         text = self.tokenizer.decode(self.prompts[row] + tokens, skip_special_tokens=True)
         return count_answers(text) >= self.blocks
+
+
+def has_logits_processors(model: Any) -> bool:
+    """Whether greedy ``generate`` would change the next-token logits (repetition penalty, suppressed tokens...)."""
+    config = getattr(model, "generation_config", None)
+    if config is None:
+        return False
+    config = copy.deepcopy(config)
+    config.do_sample = False  # the official call is greedy: no temperature/top-k warpers
+    try:
+        return len(model._get_logits_processor(config, input_ids_seq_length=1, device="cpu")) > 0
+    except Exception:  # a transformers without this (private) helper: take the generate path, always right
+        return True
 
 
 def label_token_ids(tokenizer: Any, verbalizers: tuple[str, ...]) -> list[int]:

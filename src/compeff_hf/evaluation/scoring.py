@@ -26,15 +26,44 @@ def score_task(task: Task, items: list[dict[str, Any]], predictions: list[Any]) 
         return {"score": out["macro_f1"], "macro_f1": out["macro_f1"], "accuracy": out["accuracy"]}
     if task.kind == "ssa":
         preds, refs = [], []
-        for item, tuples in zip(items, predictions, strict=False):
+        for item, tuples in zip(items, predictions, strict=True):
             opinions = tuples_to_opinions(item["sentence"], [tuple(t) for t in tuples])
             preds.append(json.dumps({"text": item["sentence"], "opinions": opinions}))
-            refs.append(json.dumps({"text": item["sentence"], "opinions": item.get("opinions", [])}))
+            refs.append(json.dumps({"text": item["sentence"], "opinions": item.get("opinions")}))
         out = load_metric("sentiment_graph_f1").compute(predictions=preds, references=refs)
     else:
         refs = [[list(t) for t in gold_tuples(task, gold_answer(task, item))] for item in items]
         out = load_metric("tuple_f1").compute(predictions=[[list(t) for t in p] for p in predictions], references=refs)
     return {"score": out["f1"], "f1": out["f1"], "precision": out["precision"], "recall": out["recall"]}
+
+
+def item_records(task: Task, items: list[dict[str, Any]], predictions: list[Any]) -> list[dict[str, Any]]:
+    """Per-item records from which ``stats`` recomputes the task's metric on any resample of the items."""
+    if task.is_classification:
+        return [{"gold": item["label"].lower(), "pred": p} for item, p in zip(items, predictions, strict=True)]
+    records = []
+    if task.kind == "ssa":
+        from .metrics.sentiment_graph_f1.sentiment_graph_f1 import graph_tuples, side_credit
+
+        for item, tuples in zip(items, predictions, strict=True):
+            opinions = tuples_to_opinions(item["sentence"], [tuple(t) for t in tuples])
+            pred = graph_tuples({"text": item["sentence"], "opinions": opinions})
+            gold = graph_tuples({"text": item["sentence"], "opinions": item.get("opinions")})
+            (tp_pred, n_pred), (tp_gold, n_gold) = side_credit(pred, gold), side_credit(gold, pred)
+            records.append({"tp_pred": tp_pred, "n_pred": n_pred, "tp_gold": tp_gold, "n_gold": n_gold})
+        return records
+    for item, tuples in zip(items, predictions, strict=True):
+        pred = [tuple(t) for t in tuples]
+        gold = [tuple(t) for t in gold_tuples(task, gold_answer(task, item))]
+        records.append(
+            {
+                "tp_pred": sum(t in gold for t in pred),
+                "n_pred": len(pred),
+                "tp_gold": sum(t in pred for t in gold),
+                "n_gold": len(gold),
+            }
+        )
+    return records
 
 
 def oracle_predictions(task: Task, items: list[dict[str, Any]]) -> list[Any]:
@@ -56,7 +85,7 @@ def aggregate(per_seed: dict[str, dict[int, dict[str, float]]], tasks: list[Task
             "group": task.group,
             "metric": "macro-F1" if task.is_classification else ("graph-F1" if task.kind == "ssa" else "micro-F1"),
             "mean": statistics.fmean(values),
-            "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+            "std": statistics.pstdev(values),  # population std over seeds (0 for one seed)
             "per_seed": {str(seed): dict(s.items()) for seed, s in seeds.items()},
         }
         if task.is_classification:

@@ -74,7 +74,7 @@ TASKS: dict[str, Task] = {
         Task("atsa_rest16", "absa/atsa_rest16", "fsa", "atsa", "tuple_f1", "Rest16 ATSA", max_new_tokens=150),
         Task("acsa_rest16", "absa/acsa_rest16", "fsa", "acsa", "tuple_f1", "Rest16 ACSA", max_new_tokens=150),
         Task("asqp_rest16", "absa/asqp_rest16", "fsa", "asqp", "tuple_f1", "Rest16 ASQP", max_new_tokens=150),
-        Task("opener", "absa/opener", "fsa", "ssa", "sentiment_graph_f1", "OpeNER", max_new_tokens=300),
+        Task("opener", "absa/opener", "fsa", "ssa", "sentiment_graph_f1", "OpeNER", max_new_tokens=150),
     ]
 }
 

@@ -188,6 +188,27 @@ def eval_results_from(results: Any, dataset_type: str = "sentibench", split: str
     return out
 
 
+def eval_comparison_rows(comparison: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    """Table rows of a before/after comparison (``evaluation.stats.compare``): a change is marked significant
+    only when the paired bootstrap's interval excludes 0, and every row says how many test items it rests on."""
+    if not comparison:
+        return []
+    named = [*comparison.get("datasets", {}).items(), ("average", comparison.get("average"))]
+    return [
+        {
+            "dataset": name,
+            "before": f"{d['before']:.1f}",
+            "after": f"{d['after']:.1f}",
+            "change": f"{d['delta']:+.1f}",
+            "ci": f"{d['low']:+.1f} to {d['high']:+.1f}",
+            "significant": "yes" if d["significant"] else "no (noise)",
+            "n_items": str(d["n_items"]),
+        }
+        for name, d in named
+        if d
+    ]
+
+
 def _prompt_format(model_dir: Path, instruction: str) -> str | None:
     """The exact prompt the chat template produces for one user message (None without a usable tokenizer)."""
     try:
@@ -275,6 +296,7 @@ def build_model_card(
     eval_results: Sequence[EvalResult] | Mapping[str, Any] | None = None,
     compare_results: Mapping[str, Any] | None = None,
     eval_dataset_id: str | None = None,
+    eval_comparison: Mapping[str, Any] | None = None,
     license: str | None = None,
     tags: Sequence[str] | None = None,
     model_id: str | None = None,
@@ -298,6 +320,7 @@ def build_model_card(
         eval_dataset_id: the Hub dataset the results can be checked against (e.g. the run's dataset repo holding
             the SentiBench predictions). ``model-index`` needs a Hub dataset id, so without one the results are
             shown in the table only.
+        eval_comparison: before vs after training, as ``evaluation.stats.compare`` returns it (paired bootstrap).
         license: overrides the license inherited from the base model.
         tags: extra tags.
         model_id: the Hub repo id used in the snippet (defaults to the folder name).
@@ -350,6 +373,7 @@ def build_model_card(
                 _fmt(other[_result_key(r)].metric_value) if _result_key(r) in other else ""
                 for other in compare.values()
             ],
+            "details": _fmt(r.metric_config or ""),
         }
         for r in results
     ]
@@ -370,6 +394,8 @@ def build_model_card(
         base_hub_id=hub_base,
         arxiv_id=PAPER_ARXIV_ID,
         bibtex=BIBTEX,
+        eval_comparison=eval_comparison_rows(eval_comparison),
+        eval_comparison_boot=(eval_comparison or {}).get("n_boot"),
         example_instruction=example_instruction,
         prompt_format=_prompt_format(model_dir, example_instruction),
         max_new_tokens=128,
@@ -601,6 +627,7 @@ def model_card_from_training_info(
     eval_results: Any = None,
     compare_results: Mapping[str, Any] | None = None,
     eval_dataset_id: str | None = None,
+    eval_comparison: Mapping[str, Any] | None = None,
 ) -> ModelCard:
     """:func:`build_model_card` fed from the train stage's ``training_info.json`` (read from ``model_dir``).
 
@@ -627,5 +654,6 @@ def model_card_from_training_info(
         eval_results=eval_results if eval_results is not None else info.get("eval_results"),
         compare_results=compare_results,
         eval_dataset_id=eval_dataset_id,
+        eval_comparison=eval_comparison,
         model_id=model_id,
     )

@@ -53,6 +53,20 @@ def merge_adapter(adapter_dir: Path, out_dir: Path) -> Path:
     return out_dir
 
 
+def eval_comparison(run_dir: Path | None, results_path: Path | None) -> dict[str, Any] | None:
+    """Before vs after training for the card: the paired bootstrap of the run's eval_base and eval per-item files
+    (None when either is missing, or when the results published are not the run's own eval)."""
+    if run_dir is None or results_path is None or results_path.parent != run_dir / "eval":
+        return None
+    from ..evaluation import stats
+
+    try:
+        return stats.compare(stats.load_per_item(run_dir / "eval_base"), stats.load_per_item(run_dir / "eval"))
+    except (OSError, ValueError) as err:
+        logger.info("publish: no before/after comparison for the card (%s)", err)
+        return None
+
+
 def _dataset_stage_dirs(config: PublishConfig) -> list[Path]:
     if config.stage_dirs:
         return [Path(p) for p in config.stage_dirs]
@@ -108,10 +122,14 @@ def _model_inputs(config: PublishConfig, run_dir: Path | None) -> dict[str, Any]
         "base": _results(config, "base_eval_results", run_dir / "eval_base" / "results.json" if run_dir else None),
         "teacher": _results(config, "teacher_eval_results", None),
     }
+    results_path = (
+        Path(config.eval_results) if config.eval_results else (run_dir / "eval" / "results.json" if run_dir else None)
+    )
     return {
         "model_dir": model_dir,
         "eval_results": _results(config, "eval_results", run_dir / "eval" / "results.json" if run_dir else None),
         "compare": {k: v for k, v in compare.items() if v is not None},
+        "comparison": eval_comparison(run_dir, results_path),
     }
 
 
@@ -140,6 +158,7 @@ def _publish_model(
             eval_results=eval_results,
             compare_results=inputs["compare"],
             eval_dataset_id=eval_dataset_id,
+            eval_comparison=inputs["comparison"],
         )
         result = push_model(
             model_dir, model_repo, card=card, private=config.private, overwrite_repo=config.overwrite_repo

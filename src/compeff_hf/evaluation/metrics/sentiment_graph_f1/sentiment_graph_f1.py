@@ -94,13 +94,21 @@ def _credit(t, others):
     return best
 
 
+def side_credit(tuples, other):
+    """Credit and count of one sentence's tuples against the other side's tuples of that sentence."""
+    credit = 0.0
+    for t in tuples:
+        if any(_overlaps(t, o) and t[3] == o[3] for o in other):
+            credit += _credit(t, other)
+    return credit, len(tuples)
+
+
 def _side(selected, against):
     credit, count = 0.0, 0
     for tuples, other in zip(selected, against, strict=False):
-        for t in tuples:
-            count += 1
-            if any(_overlaps(t, o) and t[3] == o[3] for o in other):
-                credit += _credit(t, other)
+        c, n = side_credit(tuples, other)
+        credit += c
+        count += n
     return credit / (count + _EPS)
 
 
