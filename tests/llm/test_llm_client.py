@@ -45,7 +45,7 @@ def test_rows_are_aligned_duplicates_share_one_request_and_rerun_sends_nothing(t
         rows = run_chat_requests(reqs, ep, ledger)
         assert [r["output"] for r in rows] == [f"echo: {r.messages[0]['content']}" for r in reqs]
         assert all(r["status"] == "ok" and r["attempts"] == 1 and r["completion_tokens"] for r in rows)
-        assert rows[30] is rows[0]
+        assert rows[30] == rows[0]
         assert sum(server.log.keys().values()) == 30
         assert [r["meta"]["row"] for r in rows[:30]] == list(range(30))
         ledger.close()
