@@ -98,10 +98,55 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path):
         pass
 
 
-def test_retry_after_is_honoured(tmp_path):
-    with FaultyServer(Schedule(fault_rate=1.0, kinds=("429",), retry_after="0.4")) as server:
-        ep = _endpoint(server.url, max_retries=1, retry_backoff_s=0.001, max_failure_rate=1.0)
+@pytest.fixture
+def waits(monkeypatch):
+    """The waits between attempts, recorded instead of slept: retry timing checked without a clock."""
+    from compeff_hf.llm import client
+
+    recorded: list[float] = []
+
+    async def record(seconds: float) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr(client, "_sleep", record)
+    return recorded
+
+
+@pytest.mark.parametrize("status", ["429", "503"])
+def test_retry_after_is_honoured_on_429_and_503(tmp_path, waits, status):
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=(status,), retry_after="7")) as server:
+        ep = _endpoint(server.url, max_retries=2, retry_backoff_s=0.001, max_failure_rate=1.0)
         rows = run_chat_requests(_requests(1), ep, Ledger(tmp_path / "l.jsonl"))
-        first, second = server.log.entries
-        assert second["t"] - first["t"] >= 0.4  # waited as told, not the 1 ms backoff
-        assert rows[0]["status"] == "failed" and "HTTP 429" in rows[0]["error"] and rows[0]["attempts"] == 2
+        assert len(server.log.entries) == 3
+    assert waits == [7.0, 7.0]  # as told, not the 1 ms backoff
+    assert rows[0]["status"] == "failed" and f"HTTP {status}" in rows[0]["error"] and rows[0]["attempts"] == 3
+
+
+def test_retry_after_is_ignored_on_500_and_capped(tmp_path, waits):
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=("500",), retry_after="7")) as server:
+        ep = _endpoint(server.url, max_retries=3, retry_backoff_s=0.5, max_failure_rate=1.0)
+        run_chat_requests(_requests(1), ep, Ledger(tmp_path / "a.jsonl"))
+    # exponential backoff from 0.5 s, jittered into [base/2, base]: 0.5, 1, 2
+    assert len(waits) == 3
+    for wait, base in zip(waits, [0.5, 1.0, 2.0], strict=True):
+        assert base / 2 <= wait <= base
+    waits.clear()
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=("503",), retry_after="3600")) as server:
+        ep = _endpoint(server.url, max_retries=1, max_failure_rate=1.0)
+        run_chat_requests(_requests(1), ep, Ledger(tmp_path / "b.jsonl"))
+    assert waits == [60.0]  # a Retry-After past the cap waits the cap
+
+
+def test_retry_after_http_date_and_junk():
+    import email.utils
+    import time
+
+    from compeff_hf.llm.client import _retry_after
+
+    assert _retry_after({"retry-after": "2.5"}) == 2.5
+    assert _retry_after({"retry-after": "-3"}) == 0.0
+    assert _retry_after({}) is None and _retry_after(None) is None and _retry_after({"retry-after": ""}) is None
+    future = email.utils.formatdate(time.time() + 100, usegmt=True)
+    assert 90 <= _retry_after({"retry-after": future}) <= 100
+    past = email.utils.formatdate(time.time() - 100, usegmt=True)
+    assert _retry_after({"retry-after": past}) == 0.0

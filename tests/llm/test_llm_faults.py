@@ -31,10 +31,10 @@ def _ledger_lines(path: Path) -> list[dict]:
 
 def test_faults_lose_nothing_duplicate_nothing_and_rerun_completes(tmp_path):
     reqs = _requests()
-    schedule = Schedule(seed=7, fault_rate=0.35, slow_s=1.0)
+    schedule = Schedule(seed=7, fault_rate=0.35)  # "slow" answers hang until the server stops
     with FaultyServer(schedule) as server:
         ep = EndpointArgs(
-            endpoint_url=server.url, model="m", request_timeout_s=0.4, max_retries=2, retry_backoff_s=0.01,
+            endpoint_url=server.url, model="m", request_timeout_s=3.0, max_retries=2, retry_backoff_s=0.01,
             max_concurrency=16, max_failure_rate=1.0,
         )  # fmt: skip
         path = tmp_path / "ledger.jsonl"

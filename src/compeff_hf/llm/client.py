@@ -59,6 +59,7 @@ _PARAM_NAMES = {
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _MIN_FINISHED_FOR_BUDGET = 20  # the failure rate is judged only once this many requests finished in this run
 _MAX_RETRY_WAIT_S = 60.0
+_sleep = asyncio.sleep  # the wait between attempts (tests record it instead of waiting)
 
 
 @dataclass
@@ -382,7 +383,7 @@ class _Run:
                     wait = _backoff(attempt, ep.retry_backoff_s)
                     if failure.retry_after is not None:
                         wait = min(_MAX_RETRY_WAIT_S, max(failure.retry_after, 0.0))
-                    await asyncio.sleep(wait)
+                    await _sleep(wait)
                     continue
                 row = _result_row(
                     rid, req, error=failure.error, attempts=attempt, latency_s=round(time.perf_counter() - t0, 4),
