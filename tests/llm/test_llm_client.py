@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections import Counter
 
 import pytest
 from faulty_server import FaultyServer, Schedule
@@ -150,3 +151,85 @@ def test_retry_after_http_date_and_junk():
     assert 90 <= _retry_after({"retry-after": future}) <= 100
     past = email.utils.formatdate(time.time() - 100, usegmt=True)
     assert _retry_after({"retry-after": past}) == 0.0
+
+
+def _dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_pick_prefers_fewest_in_flight_and_skips_paused_replicas(monkeypatch):
+    from compeff_hf.llm import client
+
+    now = [100.0]
+    monkeypatch.setattr(client.time, "monotonic", lambda: now[0])
+    run = client._Run([], EndpointArgs(model="m"), ledger=None, bar=None)
+    a, b, c = (client._Replica(f"http://{x}:1", None) for x in "abc")
+    run.replicas = [a, b, c]
+    a.outstanding, b.outstanding, c.outstanding = 2, 1, 3
+    assert run._pick(None) is b
+    assert run._pick(avoid=b) is a  # a retry goes elsewhere when it can
+    c.outstanding, c.sent, a.sent = 2, 1, 5
+    assert run._pick(avoid=b) is c  # ties: the one that got fewer so far
+    b.mark_down()
+    assert b.down_until == 100.5 and run._pick(None) is c
+    b.mark_down()
+    assert b.down_until == 101.0  # the pause doubles with each refusal in a row
+    a.mark_down()
+    c.mark_down()
+    assert run._pick(None) is a  # all paused: probe the one that may be tried again first (a: 100.5)
+    now[0] = 100.75  # a and c are up again, b (paused twice) is not
+    assert run._pick(avoid=a) is c
+    a.outstanding = 0
+    assert run._pick(None) is a
+    only = client._Run([], EndpointArgs(model="m"), ledger=None, bar=None)
+    only.replicas = [a]
+    assert only._pick(avoid=a) is a  # the only replica: a retry may go back to it
+
+
+def test_endpoint_urls_and_display_url():
+    from compeff_hf.llm.client import display_url, endpoint_urls
+
+    assert endpoint_urls("http://a:1, http://b:2,http://c:3\nhttp://d:4") == [
+        "http://a:1", "http://b:2", "http://c:3", "http://d:4"
+    ]  # fmt: skip
+    assert endpoint_urls(None) == [] and endpoint_urls("") == [] and endpoint_urls(" , ") == []
+    assert display_url("https://user:pw@host.example:8443/v1?api_key=s3cret") == "https://host.example:8443/v1"
+    assert display_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+
+
+def test_requests_spread_over_replicas_and_stats_count_them(tmp_path):
+    with FaultyServer(Schedule(delay_s=0.01)) as a, FaultyServer(Schedule(delay_s=0.01)) as b:
+        ep = _endpoint(f"{a.url},{b.url}", max_concurrency=4)
+        stats: dict = {}
+        rows = run_chat_requests(_requests(40), ep, Ledger(tmp_path / "l.jsonl"), stats=stats)
+        na, nb = len(a.log.entries), len(b.log.entries)
+    assert na + nb == 40 and na >= 10 and nb >= 10  # both replicas carry the load
+    assert stats == {a.url: {"sent": na, "ok": na, "errors": 0}, b.url: {"sent": nb, "ok": nb, "errors": 0}}
+    assert Counter(r["endpoint"] for r in rows) == {a.url: na, b.url: nb}
+    assert [r["output"] for r in rows] == [f"echo: review {i}" for i in range(40)]
+
+
+def test_a_refusing_replica_moves_its_requests_without_spending_retries(tmp_path):
+    dead = _dead_url()
+    with FaultyServer() as alive:
+        ep = _endpoint(f"{dead},{alive.url}", max_retries=0, max_concurrency=2)
+        stats: dict = {}
+        rows = run_chat_requests(_requests(10), ep, Ledger(tmp_path / "l.jsonl"), stats=stats)
+    assert all(r["status"] == "ok" and r["attempts"] == 1 and r["endpoint"] == alive.url for r in rows)
+    assert stats[dead]["ok"] == 0 and stats[dead]["errors"] == stats[dead]["sent"] >= 1
+    assert stats[alive.url] == {"sent": 10, "ok": 10, "errors": 0}
+
+
+def test_all_replicas_down_is_a_clear_error(tmp_path, caplog):
+    d1, d2 = _dead_url(), _dead_url()
+    ep = _endpoint(f"{d1},{d2}", max_retries=1)
+    with pytest.raises(EndpointError, match="unreachable") as err:
+        run_chat_requests(_requests(3), ep, Ledger(tmp_path / "l.jsonl"))
+    assert d1 in str(err.value) and d2 in str(err.value)
+    with pytest.raises(EndpointError, match="none of the 2 endpoint replicas answers"), endpoint_for(ep):
+        pass
+    with FaultyServer() as alive, endpoint_for(_endpoint(f"{d1},{alive.url}")) as live:
+        assert live.endpoint_url == f"{d1},{alive.url}"
+    assert f"cannot reach the endpoint replica {d1}" in caplog.text
