@@ -143,6 +143,9 @@ def test_teacher_truncated_answers_are_kept_out_of_data_and_counted(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["rows_in"], summary["rows_out"], summary["truncated"]) == (9, 6, 3)
     assert summary["truncated_kept"] is False
+    from compeff_hf.hub.cards import _stage_facts
+
+    assert _stage_facts("teacher", {}, summary)["cost"]["truncated"] == 3  # the dataset card counts them
     both = load_rows(kept)
     assert len(both) == 9 and sorted(i for i, t in zip(both["id"], both["truncated"], strict=True) if t) == [
         "ins1", "ins4", "ins7"
