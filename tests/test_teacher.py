@@ -33,14 +33,23 @@ def test_teacher_with_the_embedded_server_and_resume(tmp_path, tiny_gemma):
     data = _instructions(tmp_path / "ins.jsonl")
     out = tmp_path / "teacher"
     args = ["teacher", "--input", str(data), "--model", str(tiny_gemma), "--output_dir", str(out)]
-    args += ["--max_new_tokens", "4", "--temperature", "0"]
+    args += ["--max_new_tokens", "4", "--temperature", "0", "--keep_truncated", "true"]
     assert cli_main(args) == 0
     ds = load_rows(out)
-    assert len(ds) == 6 and set(ds["id"]) == {f"ins{i}" for i in range(6)}
-    assert {"output", "request_id", "completion_tokens", "finish_reason", "task_id"} <= set(ds.column_names)
-    assert all(isinstance(o, str) for o in ds["output"])
+    assert sorted(ds["id"]) == [f"ins{i}" for i in range(6)] and set(ds["task_id"]) == {"t1"}
+    ledger = {x["meta"]["row_id"]: x for x in _ledger(out)}
+    assert len(ledger) == 6 and all(x["status"] == "ok" for x in ledger.values())
+    for row in ds:  # each row carries its own request's answer and the facts of that answer
+        req = ledger[row["id"]]
+        assert row["output"] == req["output"] and row["request_id"] == req["id"]
+        assert row["finish_reason"] == req["finish_reason"] in ("length", "stop")
+        assert row["truncated"] == (row["finish_reason"] == "length")
+        assert row["completion_tokens"] == req["completion_tokens"] <= 4
+        assert row["completion_tokens"] == 4 or not row["truncated"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rows_out"] == 6 and summary["failed"] == 0
+    assert summary["truncated"] == sum(ds["truncated"]) and summary["endpoint"] == "embedded"
+    assert summary["completion_tokens"] == sum(ds["completion_tokens"])
     mtime = (out / "summary.json").stat().st_mtime
     assert cli_main(args) == 0  # finished: skipped without starting a server
     assert (out / "summary.json").stat().st_mtime == mtime
