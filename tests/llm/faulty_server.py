@@ -75,6 +75,7 @@ class FaultyServer:
         self.die_after = die_after  # answers given before the process exits (script mode only)
         self._answering = 0
         self._answered = 0
+        self.peak_in_flight = 0  # most requests the server held at once
         self._idle = threading.Condition()
         self._closing = threading.Event()
         self.log = RequestLog()
@@ -108,6 +109,7 @@ class FaultyServer:
             if self.die_after is None or self._answered < self.die_after:
                 self._answered += 1
                 self._answering += 1
+                self.peak_in_flight = max(self.peak_in_flight, self._answering)
                 return True
             while self._answering:
                 self._idle.wait()

@@ -233,3 +233,126 @@ def test_all_replicas_down_is_a_clear_error(tmp_path, caplog):
     with FaultyServer() as alive, endpoint_for(_endpoint(f"{d1},{alive.url}")) as live:
         assert live.endpoint_url == f"{d1},{alive.url}"
     assert f"cannot reach the endpoint replica {d1}" in caplog.text
+
+
+def test_effective_params_map_names_drop_empties_and_send_thinking_only_to_chat():
+    from compeff_hf.llm.client import effective_params
+
+    ep = EndpointArgs(model="m", max_new_tokens=64, temperature=0.7, top_p=None, stop=["</s>"])
+    chat = ChatRequest([{"role": "user", "content": "x"}])
+    assert effective_params(chat, ep) == {"max_tokens": 64, "temperature": 0.7, "stop": ["</s>"]}
+    over = ChatRequest(chat.messages, {"max_new_tokens": 8, "temperature": 0.0, "logprobs": False, "seed": 3})
+    assert effective_params(over, ep) == {"max_tokens": 8, "temperature": 0.0, "stop": ["</s>"], "seed": 3}
+    off = EndpointArgs(model="m", enable_thinking=False, stop=None, top_p=0.9)
+    assert effective_params(chat, off)["chat_template_kwargs"] == {"enable_thinking": False}
+    assert effective_params(chat, off)["top_p"] == 0.9 and "stop" not in effective_params(chat, off)
+    on = EndpointArgs(model="m", enable_thinking=True)
+    assert effective_params(chat, on)["chat_template_kwargs"] == {"enable_thinking": True}
+    assert "chat_template_kwargs" not in effective_params(chat, EndpointArgs(model="m"))
+    assert "chat_template_kwargs" not in effective_params(ChatRequest.of("raw text"), off)  # no template there
+    assert request_id(chat, off) != request_id(chat, EndpointArgs(model="m")) != request_id(chat, on)
+
+
+def test_strip_thinking():
+    from compeff_hf.llm.client import strip_thinking
+
+    assert strip_thinking("plain answer") == "plain answer"
+    assert strip_thinking("  kept as is  ") == "  kept as is  "
+    assert strip_thinking("<think>\nhmm\n</think>\n\nPositive.") == "Positive."
+    assert strip_thinking("<think>a</think>One <think>b</think>Two") == "One Two"
+    assert strip_thinking("<think>cut at the budget, never closed") == ""
+    assert strip_thinking("reasoning opened by the template</think>\nNegative") == "Negative"
+    assert strip_thinking("<think></think>Neutral") == "Neutral"
+
+
+def test_classify_failures():
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
+    from compeff_hf.llm.client import _classify
+
+    def http(status: int, body: str = "nope", headers: dict | None = None) -> HfHubHTTPError:
+        request = httpx.Request("POST", "http://x/v1/chat/completions")
+        response = httpx.Response(status, text=body, headers=headers or {}, request=request)
+        return HfHubHTTPError("boom", response=response)
+
+    t = _classify(InferenceTimeoutError("slow"))
+    assert t.retryable and not t.unreachable and t.error.startswith("timeout:")
+    assert _classify(TimeoutError()).retryable
+    for status in (408, 409, 425, 429, 500, 502, 503, 504):
+        assert _classify(http(status)).retryable, status
+    for status in (400, 401, 403, 404, 422, 501):
+        assert not _classify(http(status)).retryable, status
+    f = _classify(http(503, "line1\nline2" + "x" * 400, {"Retry-After": "4"}))
+    assert f.retry_after == 4.0 and f.error.startswith("HTTP 503: line1 line2") and len(f.error) <= 310
+    assert _classify(http(500, "", {"Retry-After": "4"})).retry_after is None  # only 429/503 carry it
+    assert _classify(http(429, "", {"Retry-After": "2"})).retry_after == 2.0
+    c = _classify(httpx.ConnectError("refused"))
+    assert c.retryable and c.unreachable and c.error == "ConnectError: refused"
+    assert _classify(ConnectionRefusedError("no")).unreachable
+    other = _classify(ValueError("malformed response"))
+    assert other.retryable and not other.unreachable and other.error == "ValueError: malformed response"
+
+
+def test_backoff_doubles_jitters_and_caps(monkeypatch):
+    from compeff_hf.llm import client
+
+    monkeypatch.setattr(client.random, "random", lambda: 1.0)
+    assert [client._backoff(a, 1.0) for a in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+    assert client._backoff(20, 1.0) == 60.0
+    monkeypatch.setattr(client.random, "random", lambda: 0.0)
+    assert client._backoff(2, 1.0) == 1.0  # half of 2 s at the low end of the jitter
+
+
+def test_concurrency_is_bounded_and_one_worker_per_request_at_most(tmp_path):
+    with FaultyServer(Schedule(delay_s=0.02)) as server:
+        rows = run_chat_requests(_requests(24), _endpoint(server.url, max_concurrency=3), Ledger(tmp_path / "a"))
+        assert server.peak_in_flight <= 3 and all(r["status"] == "ok" for r in rows)
+
+
+def test_chat_request_forms():
+    raw = ChatRequest.of("Text: x\nAttributes:", {"max_new_tokens": 4}, meta={"k": 1})
+    assert raw.prompt == "Text: x\nAttributes:" and raw.messages == [] and raw.meta == {"k": 1}
+    chat = ChatRequest.of([{"role": "user", "content": "x"}])
+    assert chat.prompt is None and chat.params == {} and chat.messages == [{"role": "user", "content": "x"}]
+    with pytest.raises(ValueError, match="not both or neither"):
+        ChatRequest(messages=[])
+
+
+def test_failed_rows_and_messages(tmp_path):
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=("400",))) as server:
+        rows = run_chat_requests(_requests(1), _endpoint(server.url), Ledger(tmp_path / "l"))
+    row = rows[0]
+    assert row["status"] == "failed" and row["output"] is None and row["finish_reason"] is None
+    assert row["error"].startswith("HTTP 400:") and row["attempts"] == 1 and row["meta"] == {"row": 0}
+    assert row["endpoint"] == server.url and row["latency_s"] >= 0
+
+
+def test_ok_rows_carry_usage_and_finish_reason(tmp_path):
+    req = [ChatRequest([{"role": "user", "content": "two words [long]"}], meta={"row": 0})]
+    with FaultyServer() as server:
+        row = run_chat_requests(req, _endpoint(server.url), Ledger(tmp_path / "l"))[0]
+    assert row["output"] == "echo: two words [long]" and row["finish_reason"] == "length"
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (3, 4) and row["error"] is None
+
+
+def test_failure_budget_message_names_the_counts(tmp_path):
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=("400",))) as server:
+        ep = _endpoint(server.url, max_failure_rate=0.5, max_concurrency=1)
+        ledger = Ledger(tmp_path / "l")
+        with pytest.raises(EndpointError) as err:
+            run_chat_requests(_requests(30), ep, ledger, desc="teacher")
+    message = str(err.value)
+    assert message.startswith("teacher: stopped: 20 of 20 requests to ") and "max_failure_rate=0.5" in message
+    assert "The 0 finished rows are kept in" in message and len(ledger) == 20  # judged once 20 finished
+
+
+def test_run_from_inside_an_event_loop(tmp_path):
+    import asyncio
+
+    async def inside() -> list[dict]:
+        with FaultyServer() as server:
+            return run_chat_requests(_requests(2), _endpoint(server.url), Ledger(tmp_path / "l"))
+
+    rows = asyncio.run(inside())  # a notebook's running loop: the client runs in a helper thread
+    assert [r["output"] for r in rows] == ["echo: review 0", "echo: review 1"]
