@@ -120,6 +120,22 @@ class FaultyServer:
             self._answering -= 1
             self._idle.notify_all()
 
+    def _generate(self, body: dict, list_form: bool) -> Any:
+        """TGI's generate API (what ``InferenceClient.text_generation`` posts to ``/``): the matched stop string
+        stays at the end of ``generated_text``, as TGI does."""
+        prompt = body["inputs"]
+        text, reason = f"echo: {prompt}", "eos_token"
+        if self.schedule.long_marker in prompt:
+            reason = "length"
+        for stop in body.get("parameters", {}).get("stop") or []:
+            if stop in text:
+                text, reason = text[: text.index(stop) + len(stop)], "stop_sequence"
+                break
+        details = {"finish_reason": reason, "generated_tokens": len(text.split()), "seed": None, "prefill": []}
+        details["tokens"] = []
+        out = {"generated_text": text, "details": details}
+        return [out] if list_form else out
+
     def _answer(self, body: dict) -> dict:
         if self.upstream:
             import httpx
@@ -182,7 +198,7 @@ class FaultyServer:
             def _post(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                key = content_key(body.get("messages"))
+                key = content_key(body.get("messages") or body.get("inputs"))
                 attempt = server._next_attempt(key)
                 sched = server.schedule
                 fault = sched.fault(key, attempt)
@@ -201,6 +217,8 @@ class FaultyServer:
                         self._send(200, json.dumps(server._answer(body)).encode())
                     elif fault == "malformed":
                         self._send(200, b'{"choices": [{"message": ')
+                    elif self.path in ("/", "/generate"):
+                        self._send(200, json.dumps(server._generate(body, list_form=self.path == "/")).encode())
                     else:
                         if sched.delay_s:
                             time.sleep(sched.delay_s)

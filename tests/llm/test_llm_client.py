@@ -356,3 +356,48 @@ def test_run_from_inside_an_event_loop(tmp_path):
 
     rows = asyncio.run(inside())  # a notebook's running loop: the client runs in a helper thread
     assert [r["output"] for r in rows] == ["echo: review 0", "echo: review 1"]
+
+
+def test_raw_completions_through_tgi_generate(tmp_path):
+    greedy = {"max_new_tokens": 8, "temperature": 0.0}
+    reqs = [
+        ChatRequest.of("The food was", greedy, meta={"row": 0}),
+        ChatRequest.of("The food was", {**greedy, "stop": [" food"]}, meta={"row": 1}),
+        ChatRequest.of("Cut [long]", {"max_new_tokens": 8, "temperature": 0.7, "top_p": 0.9}, meta={"row": 2}),
+    ]
+    with FaultyServer() as server:
+        rows = run_chat_requests(reqs, _endpoint(server.url), Ledger(tmp_path / "l"))
+        sent = [e["body"]["parameters"] for e in server.log.entries]
+    plain, cut, long = rows
+    assert (plain["output"], plain["finish_reason"], plain["completion_tokens"]) == ("echo: The food was", "stop", 4)
+    assert (cut["output"], cut["finish_reason"]) == ("echo: The", "stop")  # TGI's kept stop string removed
+    assert (long["output"], long["finish_reason"]) == ("echo: Cut [long]", "length")
+    by_prompt = {json.dumps(p.get("stop")): p for p in sent}
+    assert by_prompt["null"]["max_new_tokens"] == 8
+    greedy_sent = next(p for p in sent if p.get("do_sample") is False and not p.get("stop"))
+    assert greedy_sent.get("temperature") is None and greedy_sent.get("top_p") is None
+    sampled = next(p for p in sent if p.get("do_sample"))
+    assert sampled["temperature"] == 0.7 and sampled["top_p"] == 0.9
+    assert all(r["prompt_tokens"] is None and r["status"] == "ok" for r in rows)
+
+
+def test_wait_healthy_and_check_reachable(tmp_path):
+    import subprocess
+    import sys
+
+    from compeff_hf.llm.client import check_reachable, free_port, wait_healthy
+
+    with FaultyServer() as server:
+        wait_healthy(server.url, None, timeout=30)
+        check_reachable(server.url)
+    log = tmp_path / "server.log"
+    log.write_text("Traceback: the model failed to load\n")
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    proc.wait()
+    with pytest.raises(EndpointError, match=r"exited with code 3 while starting:\nTraceback: the model failed"):
+        wait_healthy(_dead_url(), proc, timeout=30, log_path=log)
+    with pytest.raises(EndpointError, match="was not healthy after 0 s"):
+        wait_healthy(_dead_url(), None, timeout=0.3, log_path=log)
+    with pytest.raises(EndpointError, match="cannot reach the endpoint"):
+        check_reachable(_dead_url(), timeout=2)
+    assert 0 < free_port() < 65536
