@@ -73,6 +73,8 @@ class FaultyServer:
         self.schedule = schedule or Schedule()
         self.upstream = upstream
         self.die_after = die_after  # answers given before the process exits (script mode only)
+        self.hold_after: int | None = None  # answers given before later requests hang (unanswered) until shutdown
+        self.held = 0  # requests hanging because of hold_after
         self._answering = 0
         self._answered = 0
         self.peak_in_flight = 0  # most requests the server held at once
@@ -106,6 +108,15 @@ class FaultyServer:
     def _may_answer(self) -> bool:
         """False once ``die_after`` answers were given, after waiting for the ones still being written."""
         with self._idle:
+            if self.hold_after is not None and self._answered >= self.hold_after:
+                self._answering += 1
+                self.held += 1
+                self._idle.release()
+                try:
+                    self._closing.wait()  # held: never answered, never logged
+                finally:
+                    self._idle.acquire()
+                return True
             if self.die_after is None or self._answered < self.die_after:
                 self._answered += 1
                 self._answering += 1
@@ -191,6 +202,8 @@ class FaultyServer:
                 if not server._may_answer():
                     os._exit(1)  # a replica crashing: every open connection is reset by the kernel
                 try:
+                    if server._closing.is_set():
+                        return
                     self._post()
                 finally:
                     server._done_answering()
