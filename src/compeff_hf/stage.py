@@ -82,6 +82,8 @@ class Ledger:
             return None
         if not self._fh.closed:
             self._fh.flush()  # rows still in the write buffer must be readable
+        if self._reader.closed:  # read after close(): rows stay readable, as they were when held in memory
+            self._reader = self.path.open("rb")
         self._reader.seek(entry[1])
         return json.loads(self._reader.readline())
 
