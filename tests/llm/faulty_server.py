@@ -142,7 +142,12 @@ class FaultyServer:
             if stop in text:
                 text, reason = text[: text.index(stop) + len(stop)], "stop_sequence"
                 break
-        details = {"finish_reason": reason, "generated_tokens": len(text.split()), "seed": None, "prefill": []}
+        if "[stop-token]" in prompt:  # a stop reported without its text (TGI does so for a stop token)
+            reason = "stop_sequence"
+        if "[null]" in prompt:
+            text = None
+        n_tokens = len(text.split()) if text else 0
+        details = {"finish_reason": reason, "generated_tokens": n_tokens, "seed": None, "prefill": []}
         details["tokens"] = []
         out = {"generated_text": text, "details": details}
         return [out] if list_form else out

@@ -401,3 +401,24 @@ def test_wait_healthy_and_check_reachable(tmp_path):
     with pytest.raises(EndpointError, match="cannot reach the endpoint"):
         check_reachable(_dead_url(), timeout=2)
     assert 0 < free_port() < 65536
+
+
+def test_raw_completion_parameters_and_malformed_answers(tmp_path):
+    reqs = [
+        ChatRequest.of("seeded", {"temperature": 0.5, "top_p": 1.0, "seed": 5}),
+        ChatRequest.of("greedy", {"temperature": 0.0, "top_p": 0.5}),
+        ChatRequest.of("zero top_p", {"temperature": 0.5, "top_p": 0.0}),
+        ChatRequest.of("ends [stop-token]", {"stop": ["</s>"]}),
+        ChatRequest.of("broken [null]", {}),
+    ]
+    with FaultyServer() as server:
+        rows = run_chat_requests(
+            reqs, _endpoint(server.url, max_retries=0, max_failure_rate=1.0), Ledger(tmp_path / "l")
+        )
+        sent = {e["body"]["inputs"]: e["body"]["parameters"] for e in server.log.entries}
+    assert sent["seeded"]["seed"] == 5 and sent["seeded"].get("top_p") is None  # top_p 1.0 is no nucleus
+    assert sent["seeded"]["do_sample"] is True and sent["seeded"]["temperature"] == 0.5
+    assert sent["greedy"].get("top_p") is None and sent["greedy"]["do_sample"] is False  # greedy: no top_p
+    assert sent["zero top_p"].get("top_p") is None and sent["greedy"].get("seed") is None
+    assert rows[3]["output"] == "echo: ends [stop-token]" and rows[3]["finish_reason"] == "stop"  # nothing cut
+    assert rows[4]["status"] == "failed" and rows[4]["error"] == "ValueError: malformed response: no generated_text"
