@@ -315,6 +315,8 @@ def test_chat_request_forms():
     assert raw.prompt == "Text: x\nAttributes:" and raw.messages == [] and raw.meta == {"k": 1}
     chat = ChatRequest.of([{"role": "user", "content": "x"}])
     assert chat.prompt is None and chat.params == {} and chat.messages == [{"role": "user", "content": "x"}]
+    full = ChatRequest.of([{"role": "user", "content": "x"}], {"temperature": 0.0}, meta={"row": 3})
+    assert full.params == {"temperature": 0.0} and full.meta == {"row": 3}
     with pytest.raises(ValueError, match="not both or neither"):
         ChatRequest(messages=[])
 
@@ -400,7 +402,7 @@ def test_wait_healthy_and_check_reachable(tmp_path):
         wait_healthy(_dead_url(), None, timeout=0.3, log_path=log)
     with pytest.raises(EndpointError, match="cannot reach the endpoint"):
         check_reachable(_dead_url(), timeout=2)
-    assert 0 < free_port() < 65536
+    assert 1024 < free_port() < 65536  # an ephemeral port the OS handed out
 
 
 def test_raw_completion_parameters_and_malformed_answers(tmp_path):
