@@ -160,6 +160,19 @@ class FaultyServer:
         last = body["messages"][-1]["content"]
         text = f"echo: {last}"
         finish = "length" if self.schedule.long_marker in last else "stop"
+        logprobs = None
+        if body.get("logprobs") and "[no-logprobs]" not in last:  # one entry per word, made-up numbers
+            top = body.get("top_logprobs") or 0
+            logprobs = {
+                "content": [
+                    {
+                        "token": w,
+                        "logprob": -0.5 * k,
+                        "top_logprobs": [{"token": f"{w}{j}", "logprob": -j} for j in range(top)],
+                    }
+                    for k, w in enumerate(text.split())
+                ]
+            }
         thinking = (body.get("chat_template_kwargs") or {}).get("enable_thinking", True)
         if self.schedule.think and thinking:
             text = f"<think>\nThe user wants {last!r}; think it over.\n</think>\n\n{text}"
@@ -173,7 +186,7 @@ class FaultyServer:
                     "index": 0,
                     "message": {"role": "assistant", "content": text},
                     "finish_reason": finish,
-                    "logprobs": None,
+                    "logprobs": logprobs,
                 }
             ],
             "usage": {"prompt_tokens": len(last.split()), "completion_tokens": len(text.split()), "total_tokens": 0},

@@ -424,3 +424,21 @@ def test_raw_completion_parameters_and_malformed_answers(tmp_path):
     assert sent["zero top_p"].get("top_p") is None and sent["greedy"].get("seed") is None
     assert rows[3]["output"] == "echo: ends [stop-token]" and rows[3]["finish_reason"] == "stop"  # nothing cut
     assert rows[4]["status"] == "failed" and rows[4]["error"] == "ValueError: malformed response: no generated_text"
+
+
+def test_logprobs_are_kept_per_token_when_asked(tmp_path):
+    asked = {"logprobs": True, "top_logprobs": 2}
+    reqs = [
+        ChatRequest([{"role": "user", "content": "good"}], asked),
+        ChatRequest([{"role": "user", "content": "none [no-logprobs]"}], asked),
+        ChatRequest([{"role": "user", "content": "plain"}]),
+    ]
+    with FaultyServer() as server:
+        rows = run_chat_requests(reqs, _endpoint(server.url), Ledger(tmp_path / "l"))
+        bodies = [e["body"] for e in server.log.entries]
+    assert rows[0]["logprobs"] == [
+        {"token": "echo:", "logprob": 0.0, "top_logprobs": [{"token": "echo:0", "logprob": 0}, {"token": "echo:1", "logprob": -1}]},
+        {"token": "good", "logprob": -0.5, "top_logprobs": [{"token": "good0", "logprob": 0}, {"token": "good1", "logprob": -1}]},
+    ]  # fmt: skip
+    assert rows[1]["logprobs"] is None and "logprobs" not in rows[2]
+    assert sum(b.get("logprobs") is True and b.get("top_logprobs") == 2 for b in bodies) == 2
