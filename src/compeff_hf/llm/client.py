@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -502,27 +502,6 @@ def run_chat_requests(
                 f"{ledger.path}; fix the endpoint and run again to resume."
             )
     return [ledger.get(rid) for rid in ids]
-
-
-def iter_chat_results(
-    requests: Iterable[ChatRequest],
-    endpoint: EndpointArgs,
-    ledger: Ledger,
-    *,
-    chunk_size: int = 4096,
-    desc: str = "requests",
-    stats: dict[str, dict[str, int]] | None = None,
-) -> Iterator[tuple[ChatRequest, dict]]:
-    """:func:`run_chat_requests` over a stream, ``chunk_size`` requests at a time: yields ``(request, row)`` in
-    order, holding one chunk in memory, so 100k requests cost what 4k do."""
-    chunk: list[ChatRequest] = []
-    for req in requests:
-        chunk.append(req)
-        if len(chunk) >= chunk_size:
-            yield from zip(chunk, run_chat_requests(chunk, endpoint, ledger, desc=desc, stats=stats), strict=True)
-            chunk = []
-    if chunk:
-        yield from zip(chunk, run_chat_requests(chunk, endpoint, ledger, desc=desc, stats=stats), strict=True)
 
 
 # ------------------------------------------------------------------------------------------------ endpoints
