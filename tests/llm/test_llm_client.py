@@ -151,6 +151,7 @@ def test_retry_after_http_date_and_junk():
     assert 90 <= _retry_after({"retry-after": future}) <= 100
     past = email.utils.formatdate(time.time() - 100, usegmt=True)
     assert _retry_after({"retry-after": past}) == 0.0
+    assert _retry_after({"retry-after": "junk"}) is None  # unusable: the backoff decides
 
 
 def _dead_url() -> str:
@@ -263,6 +264,7 @@ def test_strip_thinking():
     assert strip_thinking("<think>cut at the budget, never closed") == ""
     assert strip_thinking("reasoning opened by the template</think>\nNegative") == "Negative"
     assert strip_thinking("<think></think>Neutral") == "Neutral"
+    assert strip_thinking("Intro <think>x</think> end") == "Intro end"  # text before a block stays
 
 
 def test_classify_failures():
@@ -398,6 +400,8 @@ def test_wait_healthy_and_check_reachable(tmp_path):
     proc.wait()
     with pytest.raises(EndpointError, match=r"exited with code 3 while starting:\nTraceback: the model failed"):
         wait_healthy(_dead_url(), proc, timeout=30, log_path=log)
+    with pytest.raises(EndpointError, match=r"exited with code 3 while starting:\n$"):
+        wait_healthy(_dead_url(), proc, timeout=30, log_path=None)  # no log to show
     with pytest.raises(EndpointError, match="was not healthy after 0 s"):
         wait_healthy(_dead_url(), None, timeout=0.3, log_path=log)
     with pytest.raises(EndpointError, match="cannot reach the endpoint"):
@@ -442,3 +446,11 @@ def test_logprobs_are_kept_per_token_when_asked(tmp_path):
     ]  # fmt: skip
     assert rows[1]["logprobs"] is None and "logprobs" not in rows[2]
     assert sum(b.get("logprobs") is True and b.get("top_logprobs") == 2 for b in bodies) == 2
+
+
+def test_a_junk_retry_after_falls_back_to_backoff(tmp_path, waits):
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=("503",), retry_after="soon-ish")) as server:
+        ep = _endpoint(server.url, max_retries=1, retry_backoff_s=0.5, max_failure_rate=1.0)
+        rows = run_chat_requests(_requests(1), ep, Ledger(tmp_path / "l.jsonl"))
+    assert rows[0]["status"] == "failed" and "HTTP 503" in rows[0]["error"] and rows[0]["attempts"] == 2
+    assert len(waits) == 1 and 0.25 <= waits[0] <= 0.5  # the backoff, since the header says nothing usable

@@ -183,8 +183,12 @@ def _retry_after(headers: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)  # the HTTP-date form
-        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None  # unusable: the backoff decides (a junk header must not crash the error path)
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def _classify(err: BaseException) -> _Failure:
