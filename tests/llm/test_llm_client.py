@@ -265,6 +265,7 @@ def test_strip_thinking():
     assert strip_thinking("reasoning opened by the template</think>\nNegative") == "Negative"
     assert strip_thinking("<think></think>Neutral") == "Neutral"
     assert strip_thinking("Intro <think>x</think> end") == "Intro end"  # text before a block stays
+    assert strip_thinking("r1</think>A <think>r2</think>B") == "A B"  # opened in the prompt, then a 2nd block
 
 
 def test_classify_failures():
@@ -288,6 +289,8 @@ def test_classify_failures():
     f = _classify(http(503, "line1\nline2" + "x" * 400, {"Retry-After": "4"}))
     assert f.retry_after == 4.0 and f.error.startswith("HTTP 503: line1 line2") and len(f.error) <= 310
     assert _classify(http(500, "", {"Retry-After": "4"})).retry_after is None  # only 429/503 carry it
+    assert _classify(http(500, "")).error == "HTTP 500: boom"  # no body: the exception's own message
+    assert _classify(ValueError("x" * 400)).error == "ValueError: " + "x" * 300
     assert _classify(http(429, "", {"Retry-After": "2"})).retry_after == 2.0
     c = _classify(httpx.ConnectError("refused"))
     assert c.retryable and c.unreachable and c.error == "ConnectError: refused"

@@ -111,8 +111,9 @@ def strip_thinking(text: str) -> str:
     """Remove ``<think>...</think>`` blocks (an unclosed one, cut by the token budget, runs to the end)."""
     if "<think>" not in text and "</think>" not in text:
         return text
-    if "</think>" in text and "<think>" not in text:  # templates that open the block in the prompt
-        text = text.split("</think>", 1)[1]
+    close, start = text.find("</think>"), text.find("<think>")
+    if close != -1 and (start == -1 or close < start):  # the template opened the first block in the prompt
+        text = text[close + len("</think>") :]
     return _THINK.sub("", text).strip()
 
 
