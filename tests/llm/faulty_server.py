@@ -184,7 +184,7 @@ class FaultyServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text},
+                    "message": {"role": "assistant", "content": None if "[null]" in last else text},
                     "finish_reason": finish,
                     "logprobs": logprobs,
                 }

@@ -81,8 +81,10 @@ def test_failure_budget_stops_the_run_and_keeps_finished_rows(tmp_path):
 def test_server_errors_are_retried_client_errors_are_not(tmp_path):
     with FaultyServer(Schedule(fault_rate=1.0, kinds=("500",))) as server:
         ep = _endpoint(server.url, max_retries=3, max_failure_rate=1.0)
-        rows = run_chat_requests(_requests(1), ep, Ledger(tmp_path / "a.jsonl"))
+        stats: dict = {}
+        rows = run_chat_requests(_requests(1), ep, Ledger(tmp_path / "a.jsonl"), stats=stats)
         assert rows[0]["attempts"] == 4 and len(server.log.entries) == 4  # 1 + 3 retries
+        assert stats == {server.url: {"sent": 4, "ok": 0, "errors": 4}}
         server.schedule = Schedule(fault_rate=1.0, kinds=("400",))
         rows = run_chat_requests(_requests(2)[1:], ep, Ledger(tmp_path / "b.jsonl"))
         assert rows[0]["attempts"] == 1 and "HTTP 400" in rows[0]["error"]
@@ -457,3 +459,25 @@ def test_a_junk_retry_after_falls_back_to_backoff(tmp_path, waits):
         rows = run_chat_requests(_requests(1), ep, Ledger(tmp_path / "l.jsonl"))
     assert rows[0]["status"] == "failed" and "HTTP 503" in rows[0]["error"] and rows[0]["attempts"] == 2
     assert len(waits) == 1 and 0.25 <= waits[0] <= 0.5  # the backoff, since the header says nothing usable
+
+
+def test_null_content_is_a_malformed_answer_and_the_run_is_logged(tmp_path, caplog):
+    import logging
+
+    reqs = [ChatRequest([{"role": "user", "content": "a b c"}]), ChatRequest([{"role": "user", "content": "[null]"}])]
+    with FaultyServer() as server, caplog.at_level(logging.INFO, logger="compeff_hf.llm.client"):
+        rows = run_chat_requests(
+            reqs, _endpoint(server.url, max_retries=0, max_failure_rate=1.0), Ledger(tmp_path / "l")
+        )
+    assert rows[1]["status"] == "failed"
+    assert rows[1]["error"] == "ValueError: malformed response: the choice has no message content"
+    assert "requests: 2 sent, 1 ok, 1 failed (0 already done)" in caplog.text
+    assert caplog.text.rstrip().endswith(", 4 completion tokens")  # "echo: a b c": 4 words
+
+
+def test_least_outstanding_sends_more_to_the_faster_replica(tmp_path):
+    with FaultyServer(Schedule(delay_s=0.3)) as slow, FaultyServer() as fast:
+        ep = _endpoint(f"{slow.url},{fast.url}", max_concurrency=4)
+        run_chat_requests(_requests(40), ep, Ledger(tmp_path / "l"))
+        n_slow, n_fast = len(slow.log.entries), len(fast.log.entries)
+    assert n_slow + n_fast == 40 and n_fast > n_slow  # round robin would give 20 each
