@@ -177,6 +177,10 @@ def test_pick_prefers_fewest_in_flight_and_skips_paused_replicas(monkeypatch):
     assert run._pick(avoid=b) is c  # ties: the one that got fewer so far
     b.mark_down()
     assert b.down_until == 100.5 and run._pick(None) is c
+    now[0] = 100.5
+    b.outstanding = 0
+    assert run._pick(None) is b  # up again exactly when its pause ends
+    now[0], b.outstanding = 100.0, 1
     b.mark_down()
     assert b.down_until == 101.0  # the pause doubles with each refusal in a row
     a.mark_down()
@@ -200,6 +204,8 @@ def test_endpoint_urls_and_display_url():
     assert endpoint_urls(None) == [] and endpoint_urls("") == [] and endpoint_urls(" , ") == []
     assert display_url("https://user:pw@host.example:8443/v1?api_key=s3cret") == "https://host.example:8443/v1"
     assert display_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+    assert display_url("https://host.example/v1") == "https://host.example/v1"  # no port: none added
+    assert display_url("just-a-path") == "just-a-path"  # no host: none invented
 
 
 def test_requests_spread_over_replicas_and_stats_count_them(tmp_path):
@@ -324,7 +330,9 @@ def test_chat_request_forms():
     assert chat.prompt is None and chat.params == {} and chat.messages == [{"role": "user", "content": "x"}]
     full = ChatRequest.of([{"role": "user", "content": "x"}], {"temperature": 0.0}, meta={"row": 3})
     assert full.params == {"temperature": 0.0} and full.meta == {"row": 3}
-    with pytest.raises(ValueError, match="not both or neither"):
+    with pytest.raises(
+        ValueError, match=r"^a ChatRequest holds either chat messages or a raw prompt, not both or neither$"
+    ):
         ChatRequest(messages=[])
 
 
@@ -481,3 +489,10 @@ def test_least_outstanding_sends_more_to_the_faster_replica(tmp_path):
         run_chat_requests(_requests(40), ep, Ledger(tmp_path / "l"))
         n_slow, n_fast = len(slow.log.entries), len(fast.log.entries)
     assert n_slow + n_fast == 40 and n_fast > n_slow  # round robin would give 20 each
+
+
+def test_request_ids_are_pinned_across_versions():
+    # A changed id re-sends every finished request of a resumed run: ids must not move between releases.
+    ep = EndpointArgs(model="m")
+    assert request_id(ChatRequest([{"role": "user", "content": "hi"}]), ep) == "f8e6869510cea25a"
+    assert request_id(ChatRequest.of("hi"), ep) == "4278463e9b3be268"

@@ -262,7 +262,6 @@ class _Replica:
     """One endpoint URL: its client, requests in flight, and when it may be tried again after refusing."""
 
     def __init__(self, url: str, client: Any):
-        self.url = url
         self.name = display_url(url)
         self.client = client
         self.outstanding = 0
