@@ -360,7 +360,8 @@ def test_failure_budget_message_names_the_counts(tmp_path):
         with pytest.raises(EndpointError) as err:
             run_chat_requests(_requests(30), ep, ledger, desc="teacher")
     message = str(err.value)
-    assert message.startswith("teacher: stopped: 20 of 20 requests to ") and "max_failure_rate=0.5" in message
+    assert message.startswith(f"teacher: stopped: 20 of 20 requests to {server.url} failed, more than the failure")
+    assert "max_failure_rate=0.5" in message
     assert "The 0 finished rows are kept in" in message and len(ledger) == 20  # judged once 20 finished
 
 
@@ -496,3 +497,10 @@ def test_request_ids_are_pinned_across_versions():
     ep = EndpointArgs(model="m")
     assert request_id(ChatRequest([{"role": "user", "content": "hi"}]), ep) == "f8e6869510cea25a"
     assert request_id(ChatRequest.of("hi"), ep) == "4278463e9b3be268"
+
+
+def test_no_endpoint_url_is_a_clear_error(tmp_path):
+    with pytest.raises(
+        EndpointError, match=r"^run_chat_requests needs endpoint.endpoint_url; wrap the call in endpoint_for"
+    ):
+        run_chat_requests(_requests(1), EndpointArgs(model="m"), Ledger(tmp_path / "l"))
