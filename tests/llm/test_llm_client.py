@@ -342,7 +342,8 @@ def test_failed_rows_and_messages(tmp_path):
     row = rows[0]
     assert row["status"] == "failed" and row["output"] is None and row["finish_reason"] is None
     assert row["error"].startswith("HTTP 400:") and row["attempts"] == 1 and row["meta"] == {"row": 0}
-    assert row["endpoint"] == server.url and row["latency_s"] >= 0
+    assert row["endpoint"] == server.url and isinstance(row["latency_s"], float)
+    assert 0 <= row["latency_s"] < 60 and row["latency_s"] == round(row["latency_s"], 4)
 
 
 def test_ok_rows_carry_usage_and_finish_reason(tmp_path):
@@ -351,6 +352,8 @@ def test_ok_rows_carry_usage_and_finish_reason(tmp_path):
         row = run_chat_requests(req, _endpoint(server.url), Ledger(tmp_path / "l"))[0]
     assert row["output"] == "echo: two words [long]" and row["finish_reason"] == "length"
     assert (row["prompt_tokens"], row["completion_tokens"]) == (3, 4) and row["error"] is None
+    assert isinstance(row["latency_s"], float) and 0 <= row["latency_s"] < 60
+    assert row["latency_s"] == round(row["latency_s"], 4)
 
 
 def test_failure_budget_message_names_the_counts(tmp_path):
@@ -418,7 +421,9 @@ def test_wait_healthy_and_check_reachable(tmp_path):
         wait_healthy(_dead_url(), proc, timeout=30, log_path=None)  # no log to show
     with pytest.raises(EndpointError, match="was not healthy after 0 s"):
         wait_healthy(_dead_url(), None, timeout=0.3, log_path=log)
-    with pytest.raises(EndpointError, match="cannot reach the endpoint"):
+    with pytest.raises(
+        EndpointError, match=r"^cannot reach the endpoint .* or leave endpoint_url empty to use the embedded server\.$"
+    ):
         check_reachable(_dead_url(), timeout=2)
     assert 1024 < free_port() < 65536  # an ephemeral port the OS handed out
 
@@ -473,15 +478,15 @@ def test_a_junk_retry_after_falls_back_to_backoff(tmp_path, waits):
 def test_null_content_is_a_malformed_answer_and_the_run_is_logged(tmp_path, caplog):
     import logging
 
-    reqs = [ChatRequest([{"role": "user", "content": "a b c"}]), ChatRequest([{"role": "user", "content": "[null]"}])]
+    reqs = [ChatRequest([{"role": "user", "content": c}]) for c in ("a b c", "[null]", "d")]
     with FaultyServer() as server, caplog.at_level(logging.INFO, logger="compeff_hf.llm.client"):
         rows = run_chat_requests(
             reqs, _endpoint(server.url, max_retries=0, max_failure_rate=1.0), Ledger(tmp_path / "l")
         )
     assert rows[1]["status"] == "failed"
     assert rows[1]["error"] == "ValueError: malformed response: the choice has no message content"
-    assert "requests: 2 sent, 1 ok, 1 failed (0 already done)" in caplog.text
-    assert caplog.text.rstrip().endswith(", 4 completion tokens")  # "echo: a b c": 4 words
+    assert "requests: 3 sent, 2 ok, 1 failed (0 already done)" in caplog.text
+    assert caplog.text.rstrip().endswith(", 6 completion tokens")  # "echo: a b c" and "echo: d": 4 + 2 words
 
 
 def test_least_outstanding_sends_more_to_the_faster_replica(tmp_path):
@@ -504,3 +509,51 @@ def test_no_endpoint_url_is_a_clear_error(tmp_path):
         EndpointError, match=r"^run_chat_requests needs endpoint.endpoint_url; wrap the call in endpoint_for"
     ):
         run_chat_requests(_requests(1), EndpointArgs(model="m"), Ledger(tmp_path / "l"))
+
+
+def test_an_answer_slower_than_the_timeout_fails_as_a_timeout(tmp_path):
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=("slow",))) as server:  # hangs until the server stops
+        ep = _endpoint(server.url, request_timeout_s=0.5, max_retries=0, max_failure_rate=1.0)
+        row = run_chat_requests(_requests(1), ep, Ledger(tmp_path / "l"))[0]
+    assert row["status"] == "failed" and row["error"].startswith("timeout:")
+
+
+def test_in_flight_counts_return_to_zero_after_concurrent_sends(tmp_path):
+    import asyncio
+
+    from huggingface_hub import AsyncInferenceClient
+
+    from compeff_hf.llm import client
+
+    async def go(url: str) -> client._Replica:
+        run = client._Run([], _endpoint(url), ledger=None, bar=None)
+        replica = client._Replica(url, AsyncInferenceClient(base_url=url))
+        run.replicas = [replica]
+        rows = await asyncio.gather(*(run._send(f"id{i}", r) for i, r in enumerate(_requests(3))))
+        assert [row["status"] for row, _ in rows] == ["ok"] * 3
+        return replica
+
+    with FaultyServer(Schedule(delay_s=0.3)) as server:
+        replica = asyncio.run(go(server.url))
+        assert server.peak_in_flight >= 2  # they overlapped
+    assert (replica.outstanding, replica.sent, replica.ok, replica.errors) == (0, 3, 3, 0)
+
+
+def test_run_coroutine_reraises_from_the_helper_thread():
+    import asyncio
+
+    from compeff_hf.llm.client import _run_coroutine
+
+    async def boom() -> None:
+        raise RuntimeError("inside")
+
+    async def value() -> int:
+        return 7
+
+    async def inside_a_loop() -> int:
+        with pytest.raises(RuntimeError, match="inside"):
+            _run_coroutine(boom())
+        return _run_coroutine(value())
+
+    assert asyncio.run(inside_a_loop()) == 7
+    assert _run_coroutine(value()) == 7
