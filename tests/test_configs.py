@@ -94,6 +94,8 @@ def test_every_recipe_parses_against_live_dataclasses(path, monkeypatch):
     # Paper-scale recipes name their endpoints by environment variable.
     monkeypatch.setenv("GENERATOR_URL", "http://127.0.0.1:8080")
     monkeypatch.setenv("TEACHER_URL", "http://127.0.0.1:8081")
+    monkeypatch.setenv("PAPER_TEXTS", "my-org/user-texts")  # the paper recipe's text pools are required
+    monkeypatch.setenv("PAPER_REFERENCE_TEXTS", "my-org/reference-texts")
     command = recipe_command(path)
     if command is None:
         check_accelerate_config(path)

@@ -64,3 +64,31 @@ def test_stage_dir_lock_refuses_second_writer(tmp_path):
     with pytest.raises(CompEffError, match="in use"):
         StageDir(tmp_path, Cfg(), stage="demo").prepare()
     first.release()
+
+
+def test_ledger_holds_only_status_and_offsets_and_reads_rows_back(tmp_path):
+    from compeff_hf.stage import Ledger
+
+    path = tmp_path / "l.jsonl"
+    ledger = Ledger(path, fsync_every=1000)
+    ledger.append({"id": "a", "status": "failed", "output": None})
+    ledger.append({"id": "b", "status": "ok", "output": "é ünïcode"})  # multi-byte: offsets are in bytes
+    ledger.append({"id": "a", "status": "ok", "output": "retried"})  # a later line for the same id wins
+    assert ledger.get("a") == {"id": "a", "status": "ok", "output": "retried"}  # still in the write buffer
+    assert ledger.status("b") == "ok" and ledger.status("zz") is None and ledger.get("zz") is None
+    ledger.flush()
+    data = path.read_bytes()
+    for rid, (status, offset) in ledger._index.items():  # only status and byte offset stay in memory
+        assert json.loads(data[offset:].split(b"\n", 1)[0]) == ledger.get(rid) and status == ledger.get(rid)["status"]
+    assert [o for _, o in ledger._index.values()] == [data.rindex(b'{"id": "a"'), data.index(b'{"id": "b"')]
+    ledger.close()
+    assert ledger.get("b")["output"] == "é ünïcode"  # readable after close
+    with path.open("ab") as fh:
+        fh.write(b'{"id": "c", "status": "o')  # a kill mid-write
+    again = Ledger(path)
+    assert len(again) == 2 and again.done_ids("ok") == {"a", "b"} and "c" not in again
+    assert [r["id"] for r in again.rows()] == ["a", "b"] and again.get("a")["output"] == "retried"
+    again.append({"id": "c", "status": "ok"})
+    again.close()
+    assert Ledger(path).get("c") == {"id": "c", "status": "ok"}
+    assert path.read_bytes().count(b"\n") == 4

@@ -22,7 +22,7 @@ from filelock import FileLock, Timeout
 
 from . import distributed
 from .configs import config_hash, save_config
-from .data import read_jsonl, write_parquet
+from .data import write_parquet
 from .errors import CompEffError
 from .log import get_logger
 
@@ -30,47 +30,77 @@ logger = get_logger(__name__)
 
 
 class Ledger:
-    """Append-only JSONL of finished rows keyed by ``id``: rows survive SIGKILL and are never written twice."""
+    """Append-only JSONL of finished rows keyed by ``id``: rows survive SIGKILL and are never written twice.
+
+    Only each id's status and the byte offset of its latest line stay in memory (a 100k-row ledger costs a few MB,
+    not its outputs); ``get`` reads the row back from the file.
+    """
 
     def __init__(self, path: Path, fsync_every: int = 64):
         self.path = path
         self.fsync_every = fsync_every
-        self._rows: dict[str, dict[str, Any]] = {}
+        self._index: dict[str, tuple[Any, int]] = {}  # id -> (status, offset of its latest line)
         self._pending = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            for row in read_jsonl(path):
-                self._rows[row["id"]] = row  # a later line for the same id (a retried failure) wins
-            self._truncate_partial_tail()
+            self._load_index()
         self._fh = path.open("a", encoding="utf-8")
+        self._end = self._fh.tell()  # byte offset where the next line starts
+        self._reader = path.open("rb")
 
-    def _truncate_partial_tail(self) -> None:
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n") + 1
+    def _load_index(self) -> None:
+        """Index the file line by line (streaming); a truncated last line (a kill mid-write) is cut off."""
+        offset = 0
+        with self.path.open("rb") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.endswith(b"\n"):
+                    break
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise CompEffError(f"{self.path}:{n}: not valid JSON ({err})") from None
+                    self._index[row["id"]] = (row.get("status"), offset)  # a later line (a retried failure) wins
+                offset += len(line)
+        if offset != self.path.stat().st_size:
             with self.path.open("r+b") as fh:
-                fh.truncate(cut)
+                fh.truncate(offset)
 
     def __contains__(self, row_id: str) -> bool:
-        return row_id in self._rows
+        return row_id in self._index
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._index)
+
+    def status(self, row_id: str) -> Any:
+        """The status of ``row_id``'s latest row, None when it has none (read from memory, not the file)."""
+        entry = self._index.get(row_id)
+        return None if entry is None else entry[0]
 
     def get(self, row_id: str) -> dict[str, Any] | None:
-        return self._rows.get(row_id)
+        entry = self._index.get(row_id)
+        if entry is None:
+            return None
+        if not self._fh.closed:
+            self._fh.flush()  # rows still in the write buffer must be readable
+        if self._reader.closed:  # read after close(): rows stay readable, as they were when held in memory
+            self._reader = self.path.open("rb")
+        self._reader.seek(entry[1])
+        return json.loads(self._reader.readline())
 
     def rows(self) -> list[dict[str, Any]]:
-        return list(self._rows.values())
+        return [self.get(k) for k in self._index]
 
     def done_ids(self, status: str | None = None) -> set[str]:
-        return {k for k, r in self._rows.items() if status is None or r.get("status") == status}
+        return {k for k, (s, _) in self._index.items() if status is None or s == status}
 
     def append(self, row: dict[str, Any]) -> None:
         if "id" not in row:
             raise ValueError("ledger rows need an 'id'")
-        self._fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        self._rows[row["id"]] = row
+        line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
+        self._fh.write(line)
+        self._index[row["id"]] = (row.get("status"), self._end)
+        self._end += len(line.encode("utf-8"))
         self._pending += 1
         if self._pending >= self.fsync_every:
             self.flush()
@@ -89,6 +119,7 @@ class Ledger:
         if not self._fh.closed:
             self.flush()
             self._fh.close()
+        self._reader.close()
 
 
 class StageDir:

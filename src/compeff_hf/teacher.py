@@ -2,7 +2,12 @@
 
 In: an instructions dataset with a ``messages`` column (chat turns ending with the user's turn; a trailing assistant
 turn, e.g. a reference answer, is dropped). Out: ``<output_dir>/data`` with the same rows plus the teacher's
-``output`` and request metadata; requests that still failed are in ``<output_dir>/failed``.
+``output`` and request metadata; requests that still failed are in ``<output_dir>/failed``; answers cut at the
+token budget (``finish_reason=length``) are in ``<output_dir>/truncated`` (in ``data``, marked ``truncated``, with
+``keep_truncated``), so later stages never train on a cut answer by default.
+
+Rows stream through in chunks of ``chunk_size``: input, requests, ledger and output shards never hold the whole
+dataset in memory, so 100k rows run in the memory of 4k.
 
 With no ``endpoint_url`` the embedded server is started on ``model`` and stopped at the end. Every finished request
 is in ``_ledger/requests.jsonl`` as soon as it completes: a killed run resumes where it stopped.
@@ -11,6 +16,7 @@ is in ``_ledger/requests.jsonl`` as soon as it completes: a killed run resumes w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from .configs import StageConfig
@@ -28,7 +34,7 @@ class TeacherConfig(StageConfig, EndpointArgs):
     """The teacher stage: an instructions dataset in, the same rows with the teacher's ``output`` out."""
 
     stage_name: ClassVar[str] = "teacher"
-    volatile_fields: ClassVar[tuple[str, ...]] = ("accept_failures",)
+    volatile_fields: ClassVar[tuple[str, ...]] = ("accept_failures", "chunk_size")
 
     input: str | None = field(
         default=None,
@@ -37,6 +43,16 @@ class TeacherConfig(StageConfig, EndpointArgs):
         },
     )
     limit: int | None = field(default=None, metadata={"help": "Answer only the first N rows (smoke tests)."})
+    keep_truncated: bool = field(
+        default=False,
+        metadata={
+            "help": "Keep answers cut at max_new_tokens (finish_reason=length) in `data`, marked truncated=true. "
+            "Default: they go to `truncated` and are not trained on."
+        },
+    )
+    chunk_size: int = field(
+        default=4096, metadata={"help": "Rows read, sent and written per chunk (memory stays flat with size)."}
+    )
     accept_failures: bool = field(
         default=False,
         metadata={
@@ -62,14 +78,79 @@ def _messages(row: dict[str, Any], index: int, source: str) -> list[dict]:
     return clean
 
 
+# Columns the teacher adds to every output row, with their Arrow types (fixed, so chunks share one schema).
+_META_TYPES = {
+    "request_id": "string",
+    "teacher_model": "string",
+    "finish_reason": "string",
+    "truncated": "bool_",
+    "prompt_tokens": "int64",
+    "completion_tokens": "int64",
+    "latency_s": "float64",
+}
+
+
+class _ParquetSink:
+    """One output dataset written chunk by chunk into a single Hub-style shard, moved in place on ``close``."""
+
+    def __init__(self, folder: Path, schema: Any):
+        self.folder = folder
+        self.schema = schema
+        self.rows = 0
+        self._writer: Any = None
+        self._tmp = folder.with_name(f".{folder.name}.parquet.tmp")
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not rows:
+            return
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(str(self._tmp), self.schema)
+        self._writer.write_table(pa.Table.from_pylist(rows, schema=self.schema))
+        self.rows += len(rows)
+
+    def close(self, keep_empty: bool) -> None:
+        """Move the shard in place (replacing older shards); with no rows, write an empty one only if asked, else
+        remove this stage's older shards (a `failed` of an earlier run must not outlive its recovery)."""
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            if not keep_empty:
+                for old in self.folder.glob("*.parquet"):
+                    old.unlink()
+                if self.folder.is_dir() and not any(self.folder.iterdir()):
+                    self.folder.rmdir()
+                return
+            pq.write_table(self.schema.empty_table(), str(self._tmp))
+        else:
+            self._writer.close()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in self.folder.glob("*.parquet"):
+            old.unlink()
+        self._tmp.replace(self.folder / "train-00000-of-00001.parquet")
+
+
+def _schemas(features: Any) -> tuple[Any, Any]:
+    """Arrow schemas of the answered rows and of the failed ones: the input columns plus the teacher's."""
+    import pyarrow as pa
+
+    base = [f for f in features.arrow_schema if f.name != "id"]
+    meta = [pa.field(k, getattr(pa, v)()) for k, v in _META_TYPES.items()]
+    ok = pa.schema([pa.field("id", pa.string()), *base, pa.field("output", pa.string()), *meta])
+    failed = pa.schema([pa.field("id", pa.string()), *base, pa.field("error", pa.string()), *meta])
+    return ok, failed
+
+
 def main(config: TeacherConfig) -> int:
     """Run the teacher stage; returns 0 when every row has an output (or failures are accepted), 1 otherwise."""
-    import datasets
-
-    from .llm.client import ChatRequest, endpoint_for, run_chat_requests
+    from .llm.client import ChatRequest, display_url, endpoint_for, endpoint_urls, run_chat_requests
 
     if not config.input:
         raise DataError("the teacher stage needs --input: an instructions dataset with a `messages` column")
+    if config.chunk_size < 1:
+        raise DataError(f"--chunk_size must be at least 1, got {config.chunk_size}")
     stage = StageDir(config.resolved_output_dir(), config, stage="teacher")
     if stage.prepare(config.overwrite):
         return 0
@@ -77,53 +158,88 @@ def main(config: TeacherConfig) -> int:
         ds = load_rows(config.input, columns=["messages"], what="teacher input")
         if config.limit is not None:
             ds = ds.select(range(min(config.limit, len(ds))))
-        rows = ds.to_list()
-        requests = []
-        for i, row in enumerate(rows):
-            messages = _messages(row, i, config.input)
-            row.setdefault("id", None)
-            row["id"] = row["id"] or row_id("instruction", messages)
-            requests.append(ChatRequest(messages=messages, meta={"row_id": row["id"]}))
+        checked = ds.select_columns(["messages", *(["id"] if "id" in ds.column_names else [])])
+        for start, batch in enumerate(checked.iter(batch_size=config.chunk_size)):
+            for i, values in enumerate(zip(*batch.values(), strict=True)):  # every row checked before any request
+                _messages(dict(zip(batch, values, strict=True)), start * config.chunk_size + i, config.input)
+        ok_schema, failed_schema = _schemas(ds.features)
+        sinks = {
+            "data": _ParquetSink(stage.dataset_path("data"), ok_schema),
+            "truncated": _ParquetSink(stage.dataset_path("truncated"), ok_schema),
+            "failed": _ParquetSink(stage.dataset_path("failed"), failed_schema),
+        }
         ledger = stage.ledger("requests")
+        stats: dict[str, dict[str, int]] = {}
+        request_ids: set[str] = set()
+        rows_in = prompt_tokens = completion_tokens = n_truncated = 0
         with endpoint_for(config) as endpoint:
-            results = run_chat_requests(requests, endpoint, ledger, desc="teacher")
-        ok, failed = [], []
-        for row, res in zip(rows, results, strict=True):
-            meta = {
-                "request_id": res["id"],
-                "teacher_model": config.model,
-                "finish_reason": res.get("finish_reason"),
-                "prompt_tokens": res.get("prompt_tokens"),
-                "completion_tokens": res.get("completion_tokens"),
-                "latency_s": res.get("latency_s"),
-            }
-            if res["status"] == "ok":
-                ok.append({**row, "output": res["output"], **meta})
-            else:
-                failed.append({**row, "error": res.get("error"), **meta})
-        stage.save_dataset(datasets.Dataset.from_list(ok) if ok else datasets.Dataset.from_dict({}), "data")
-        if failed:
-            stage.save_dataset(datasets.Dataset.from_list(failed), "failed")
-            if not config.accept_failures:
-                logger.error(
-                    "teacher: %d of %d rows failed (see %s); run the same command again to retry them, or pass "
-                    "--accept_failures true to finish without them",
-                    len(failed), len(rows), stage.dataset_path("failed"),
-                )  # fmt: skip
-                return 1
+            for batch in ds.iter(batch_size=config.chunk_size):
+                rows = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
+                requests = []
+                for i, row in enumerate(rows, rows_in):
+                    messages = _messages(row, i, config.input)
+                    row["id"] = str(row.get("id") or row_id("instruction", messages))
+                    requests.append(ChatRequest(messages=messages, meta={"row_id": row["id"]}))
+                results = run_chat_requests(requests, endpoint, ledger, desc="teacher", stats=stats)
+                rows_in += len(rows)
+                out: dict[str, list[dict[str, Any]]] = {name: [] for name in sinks}
+                for row, res in zip(rows, results, strict=True):
+                    truncated = res.get("finish_reason") == "length"
+                    meta = {
+                        "request_id": res["id"],
+                        "teacher_model": config.model,
+                        "finish_reason": res.get("finish_reason"),
+                        "truncated": truncated,
+                        "prompt_tokens": res.get("prompt_tokens"),
+                        "completion_tokens": res.get("completion_tokens"),
+                        "latency_s": res.get("latency_s"),
+                    }
+                    if res["id"] not in request_ids and res["status"] == "ok":
+                        prompt_tokens += res.get("prompt_tokens") or 0
+                        completion_tokens += res.get("completion_tokens") or 0
+                    request_ids.add(res["id"])
+                    n_truncated += res["status"] == "ok" and truncated
+                    if res["status"] != "ok":
+                        out["failed"].append({**row, "error": res.get("error"), **meta})
+                    elif truncated and not config.keep_truncated:
+                        out["truncated"].append({**row, "output": res["output"], **meta})
+                    else:
+                        out["data"].append({**row, "output": res["output"], **meta})
+                for name, sink in sinks.items():
+                    sink.write(out[name])
+        sinks["data"].close(keep_empty=True)
+        for name in ("truncated", "failed"):
+            sinks[name].close(keep_empty=False)
+        n_ok, n_failed = sinks["data"].rows, sinks["failed"].rows
+        if n_truncated:
+            logger.warning(
+                "teacher: %d answers were cut at max_new_tokens=%d (finish_reason=length); they are in %s and not "
+                "trained on (--keep_truncated true keeps them in data)",
+                n_truncated, config.max_new_tokens, stage.dataset_path("truncated"),
+            )  # fmt: skip
+        if n_failed and not config.accept_failures:
+            logger.error(
+                "teacher: %d of %d rows failed (see %s); run the same command again to retry them, or pass "
+                "--accept_failures true to finish without them",
+                n_failed, rows_in, stage.dataset_path("failed"),
+            )  # fmt: skip
+            return 1
         summary = stage.finish(
-            rows_in=len(rows),
-            rows_out=len(ok),
-            failed=len(failed),
-            requests=len({r["id"] for r in results}),
-            prompt_tokens=sum(r.get("prompt_tokens") or 0 for r in results if r["status"] == "ok"),
-            completion_tokens=sum(r.get("completion_tokens") or 0 for r in results if r["status"] == "ok"),
+            rows_in=rows_in,
+            rows_out=n_ok,
+            failed=n_failed,
+            truncated=n_truncated,
+            truncated_kept=bool(config.keep_truncated),
+            requests=len(request_ids),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             model=config.model,
-            endpoint=config.endpoint_url or "embedded",
+            endpoint=", ".join(display_url(u) for u in endpoint_urls(config.endpoint_url)) or "embedded",
+            endpoints=stats,
         )
         logger.info(
             "teacher: %d/%d rows answered, %d completion tokens, in %.0f s -> %s",
-            len(ok), len(rows), summary["completion_tokens"], summary["wall_time_s"], stage.dataset_path("data"),
+            n_ok, rows_in, summary["completion_tokens"], summary["wall_time_s"], stage.dataset_path("data"),
         )  # fmt: skip
         return 0
     finally:

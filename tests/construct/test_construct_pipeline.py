@@ -219,10 +219,20 @@ def test_recipes_parse(recipe, monkeypatch):
 
     monkeypatch.setenv("GENERATOR_URL", "http://127.0.0.1:8080")  # the paper recipe names its endpoint by variable
     root = Path(__file__).resolve().parents[2]
-    (cfg,) = parse_recipe([ConstructConfig], ["--config", str(root / "recipes" / recipe / "construct.yaml")])
+    path = str(root / "recipes" / recipe / "construct.yaml")
+    if recipe == "paper":  # no silent built-in sample at paper scale: both text pools must be named
+        monkeypatch.delenv("PAPER_TEXTS", raising=False)
+        with pytest.raises(CompEffError, match=r"PAPER_TEXTS"):
+            parse_recipe([ConstructConfig], ["--config", path])
+        monkeypatch.setenv("PAPER_TEXTS", "my-org/user-texts")
+        monkeypatch.setenv("PAPER_REFERENCE_TEXTS", "my-org/reference-texts")
+    (cfg,) = parse_recipe([ConstructConfig], ["--config", path])
     assert cfg.output_dir == f"runs/{recipe}/construct"
     assert cfg.min_attribute_count == (1 if recipe == "quickstart" else 10)
     assert cfg.endpoint_url == (None if recipe == "quickstart" else "http://127.0.0.1:8080")
+    if recipe == "paper":
+        assert (cfg.input, cfg.reference_input) == ("my-org/user-texts", "my-org/reference-texts")
+        assert cfg.instructions_per_text == 25
 
 
 def test_cli_prints_summary_of_finished_run(finished_run, capsys):

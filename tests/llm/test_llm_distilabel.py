@@ -57,3 +57,16 @@ def test_rows_need_ids_and_the_llm_is_a_distilabel_llm(tmp_path):
 
     llm = CompEffLLM(endpoint=ep)
     assert isinstance(llm, LLM) and llm.model_name == "m"
+
+
+def test_construct_tasks_spread_over_generator_replicas(tmp_path):
+    # construct's generator shares the endpoint settings: several URLs work there as for the teacher
+    rows = [{"id": f"r{i}", "n": i} for i in range(1, 30) if i % 5]
+    with FaultyServer(Schedule(delay_s=0.01)) as a, FaultyServer(Schedule(delay_s=0.01)) as b:
+        ep = EndpointArgs(endpoint_url=f"{a.url},{b.url}", model="m", max_concurrency=4)
+        res = run_task(
+            "label", rows, format_input=_format, parse_output=_parse, endpoint=ep, ledger=Ledger(tmp_path / "l")
+        )
+        assert len(a.log.entries) > 0 and len(b.log.entries) > 0
+        assert len(a.log.entries) + len(b.log.entries) == len(rows)
+    assert sorted(r["label"] for r in res.ok) == sorted(r["n"] * 10 for r in rows) and not res.failed

@@ -31,10 +31,10 @@ def _ledger_lines(path: Path) -> list[dict]:
 
 def test_faults_lose_nothing_duplicate_nothing_and_rerun_completes(tmp_path):
     reqs = _requests()
-    schedule = Schedule(seed=7, fault_rate=0.35, slow_s=1.0)
+    schedule = Schedule(seed=7, fault_rate=0.35)  # "slow" answers hang until the server stops
     with FaultyServer(schedule) as server:
         ep = EndpointArgs(
-            endpoint_url=server.url, model="m", request_timeout_s=0.4, max_retries=2, retry_backoff_s=0.01,
+            endpoint_url=server.url, model="m", request_timeout_s=3.0, max_retries=2, retry_backoff_s=0.01,
             max_concurrency=16, max_failure_rate=1.0,
         )  # fmt: skip
         path = tmp_path / "ledger.jsonl"
@@ -81,17 +81,17 @@ print(sum(r["status"] == "ok" for r in rows))
 @pytest.mark.slow
 def test_sigkill_mid_run_resumes_to_the_same_ids(tmp_path):
     path = tmp_path / "ledger.jsonl"
-    with FaultyServer(Schedule(delay_s=0.02)) as server:
+    with FaultyServer() as server:
+        server.hold_after = 128  # later requests hang unanswered: the child cannot finish before the kill
         proc = subprocess.Popen([sys.executable, "-c", _CHILD, server.url, str(path), str(N)])
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if path.exists() and path.read_text().count("\n") >= 60:
-                break
-            time.sleep(0.05)
+        while time.monotonic() < deadline and proc.poll() is None and server.held < 4:
+            time.sleep(0.05)  # all 4 workers hang: the child has recorded its 128 answers and cannot finish
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        server.hold_after = None
         before = {x["id"] for x in _ledger_lines(path) if x["status"] == "ok"}
-        assert 60 <= len(before) < N, "the run should have been killed mid-way"
+        assert server.held == 4 and 64 < len(before) <= 128, "the run should have been killed mid-way"
         before_keys = Counter(server.log.keys())
         out = subprocess.run(
             [sys.executable, "-c", _CHILD, server.url, str(path), str(N)], capture_output=True, text=True

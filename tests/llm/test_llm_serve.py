@@ -104,9 +104,34 @@ def test_concurrent_requests_are_batched_and_equal_to_sequential(server_url):
         return client.chat_completion(messages=msgs, max_tokens=6, temperature=0).choices[0].message.content
 
     sequential = [ask(p) for p in prompts]
+    before = httpx.get(server_url + "/info").json()
     with ThreadPoolExecutor(8) as pool:
         concurrent = list(pool.map(ask, prompts))
+    after = httpx.get(server_url + "/info").json()
     assert concurrent == sequential
+    # a batch really formed: 8 requests ran in fewer than 8 generate calls
+    assert after["batched_requests"] - before["batched_requests"] == 8
+    assert after["batches"] - before["batches"] < 8 and after["largest_batch"] >= 2
+
+
+def test_chat_template_kwargs_reach_the_template(tiny_gemma, tmp_path):
+    from compeff_hf.llm.serve import ValidationError
+
+    eng = Engine.__new__(Engine)  # the prompt builder only: no model, no batcher thread
+    from compeff_hf.models import load_tokenizer
+
+    eng.tokenizer = load_tokenizer(str(tiny_gemma))
+    eng.model_ref = "tiny"
+    eng.tokenizer.chat_template = (
+        "{% for m in messages %}{{ m.content }}{% endfor %}{% if enable_thinking is defined and not enable_thinking %}"
+        "<no-think>{% endif %}"
+    )
+    msgs = [{"role": "user", "content": "hi"}]
+    plain = eng.tokenizer.decode(eng.chat_prompt(msgs))
+    off = eng.tokenizer.decode(eng.chat_prompt(msgs, {"enable_thinking": False}))
+    assert "<no-think>" not in plain and off.endswith("<no-think>")
+    with pytest.raises(ValidationError, match="chat_template_kwargs"):
+        eng.chat_prompt(msgs, ["enable_thinking"])
 
 
 def test_batched_generation_matches_one_by_one(engine):

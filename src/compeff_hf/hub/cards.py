@@ -457,11 +457,12 @@ CONFIG_DESCRIPTIONS = {
     "filtered": "the training set: the hardest rows kept per instruction at the keep ratio",
     "predictions": "SentiBench predictions of the student",
     "rejected": "rows set aside with the reason (unparsable outputs, duplicates, too short)",
+    "truncated": "teacher answers cut at the token budget (finish_reason=length), kept out of training",
 }
 _MODEL_KEY = re.compile(r"(^|_)(model|model_name_or_path|teacher|generator|scorer)(_|$)", re.I)
 _ENDPOINT_KEY = re.compile(r"(endpoint|url|base_url|host)", re.I)
 _SELECTION_KEY = re.compile(r"(method|ratio|strategy|selection|granularity|stratif|top_p|keep)", re.I)
-_COST_KEY = re.compile(r"(request|token|wall_time|cost|fail|retr)", re.I)
+_COST_KEY = re.compile(r"(request|token|wall_time|cost|fail|retr|truncat)", re.I)
 
 
 def _flatten(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

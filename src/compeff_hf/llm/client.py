@@ -21,6 +21,7 @@ import dataclasses
 import email.utils
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -58,6 +59,7 @@ _PARAM_NAMES = {
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _MIN_FINISHED_FOR_BUDGET = 20  # the failure rate is judged only once this many requests finished in this run
 _MAX_RETRY_WAIT_S = 60.0
+_sleep = asyncio.sleep  # the wait between attempts (tests record it instead of waiting)
 
 
 @dataclass
@@ -97,7 +99,37 @@ def effective_params(req: ChatRequest, endpoint: EndpointArgs) -> dict[str, Any]
         if key not in _PARAM_NAMES:
             raise ValueError(f"unknown generation parameter {key!r}; known: {sorted(_PARAM_NAMES)}")
         params[_PARAM_NAMES[key]] = value
+    if endpoint.enable_thinking is not None and req.prompt is None:
+        params["chat_template_kwargs"] = {"enable_thinking": bool(endpoint.enable_thinking)}
     return {k: v for k, v in params.items() if v is not None and v is not False}
+
+
+_THINK = re.compile(r"<think>.*?(?:</think>|\Z)\s*", re.DOTALL)
+
+
+def strip_thinking(text: str) -> str:
+    """Remove ``<think>...</think>`` blocks (an unclosed one, cut by the token budget, runs to the end)."""
+    if "<think>" not in text and "</think>" not in text:
+        return text
+    close, start = text.find("</think>"), text.find("<think>")
+    if close != -1 and (start == -1 or close < start):  # the template opened the first block in the prompt
+        text = text[close + len("</think>") :]
+    return _THINK.sub("", text).strip()
+
+
+def endpoint_urls(value: str | None) -> list[str]:
+    """The replica URLs in an ``endpoint_url`` value: one URL, or several separated by commas or spaces."""
+    return [u for u in re.split(r"[,\s]+", value or "") if u]
+
+
+def display_url(url: str) -> str:
+    """``url`` without credentials or query string, fit for logs, ledgers and summaries."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def request_id(req: ChatRequest, endpoint: EndpointArgs) -> str:
@@ -152,8 +184,12 @@ def _retry_after(headers: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)  # the HTTP-date form
-        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None  # unusable: the backoff decides (a junk header must not crash the error path)
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def _classify(err: BaseException) -> _Failure:
@@ -202,6 +238,7 @@ def _result_row(rid: str, req: ChatRequest, **values: Any) -> dict[str, Any]:
         "completion_tokens": None,
         "attempts": 0,
         "meta": req.meta,
+        "endpoint": None,
     }
     row.update(values)
     return row
@@ -221,6 +258,25 @@ def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
     ]
 
 
+class _Replica:
+    """One endpoint URL: its client, requests in flight, and when it may be tried again after refusing."""
+
+    def __init__(self, url: str, client: Any):
+        self.name = display_url(url)
+        self.client = client
+        self.outstanding = 0
+        self.down_until = 0.0
+        self.refusals = 0  # consecutive connection failures: the pause before the next try doubles with them
+        self.sent = self.ok = self.errors = 0
+
+    def mark_down(self) -> None:
+        self.refusals += 1
+        self.down_until = time.monotonic() + min(_MAX_RETRY_WAIT_S, 0.5 * 2 ** (self.refusals - 1))
+
+    def stats(self) -> dict[str, int]:
+        return {"sent": self.sent, "ok": self.ok, "errors": self.errors}
+
+
 class _Run:
     """One batch of requests in flight: workers, counters, the progress bar, the failure budget."""
 
@@ -234,6 +290,7 @@ class _Run:
         self.started = time.perf_counter()
         self.abort: str | None = None
         self._last_flush = time.monotonic()
+        self.replicas: list[_Replica] = []
 
     async def run(self) -> None:
         from huggingface_hub import AsyncInferenceClient
@@ -242,12 +299,12 @@ class _Run:
         queue: asyncio.Queue = asyncio.Queue()
         for item in self.todo:
             queue.put_nowait(item)
-        async with AsyncInferenceClient(
-            base_url=ep.endpoint_url, token=_api_token(ep), timeout=ep.request_timeout_s
-        ) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            for url in endpoint_urls(ep.endpoint_url):
+                client = AsyncInferenceClient(base_url=url, token=_api_token(ep), timeout=ep.request_timeout_s)
+                self.replicas.append(_Replica(url, await stack.enter_async_context(client)))
             workers = [
-                asyncio.create_task(self._worker(client, queue))
-                for _ in range(min(ep.max_concurrency, len(self.todo)))
+                asyncio.create_task(self._worker(queue)) for _ in range(min(ep.max_concurrency, len(self.todo)))
             ]
             try:
                 await asyncio.gather(*workers)
@@ -257,61 +314,94 @@ class _Run:
                 await asyncio.gather(*workers, return_exceptions=True)
                 self.ledger.flush()
 
-    async def _worker(self, client: Any, queue: asyncio.Queue) -> None:
+    def _pick(self, avoid: _Replica | None) -> _Replica:
+        """The replica with the fewest requests in flight among those up (not ``avoid`` when another is up)."""
+        now = time.monotonic()
+        up = [r for r in self.replicas if r.down_until <= now]
+        if avoid is not None and len(up) > 1:
+            up = [r for r in up if r is not avoid]
+        if not up:  # all refused lately: probe the one that may be tried again first
+            return min(self.replicas, key=lambda r: r.down_until)
+        return min(up, key=lambda r: (r.outstanding, r.sent))
+
+    async def _worker(self, queue: asyncio.Queue) -> None:
         while self.abort is None:
             try:
                 rid, req = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            row, failure = await self._send(client, rid, req)
+            row, failure = await self._send(rid, req)
             self._record(row, failure)  # also when the run is stopping: a finished answer is never thrown away
 
-    async def _send(self, client: Any, rid: str, req: ChatRequest) -> tuple[dict[str, Any], _Failure | None]:
+    async def _attempt(self, replica: _Replica, req: ChatRequest, params: dict[str, Any]) -> dict[str, Any]:
+        """One try at one replica: the answer's fields, or an exception."""
+        client = replica.client
+        if req.prompt is not None:
+            content, finish_reason, n_out = await _complete(client, req, params)
+            return {"output": content, "finish_reason": finish_reason, "completion_tokens": n_out}
+        api = dict(params)
+        template_kwargs = api.pop("chat_template_kwargs", None)
+        extra = {"extra_body": {"chat_template_kwargs": template_kwargs}} if template_kwargs else {}
+        out = await client.chat_completion(messages=req.messages, model=self.endpoint.model, **api, **extra)
+        choice = out.choices[0]
+        content = choice.message.content
+        if content is None:
+            raise ValueError("malformed response: the choice has no message content")
+        usage = getattr(out, "usage", None)
+        values = {
+            "output": strip_thinking(content),
+            "finish_reason": choice.finish_reason,
+            "prompt_tokens": getattr(usage, "prompt_tokens", None),
+            "completion_tokens": getattr(usage, "completion_tokens", None),
+        }
+        if params.get("logprobs"):
+            values["logprobs"] = _logprobs(choice)
+        return values
+
+    async def _send(self, rid: str, req: ChatRequest) -> tuple[dict[str, Any], _Failure | None]:
         ep = self.endpoint
         params = effective_params(req, ep)
-        attempt = 0
+        attempt = failovers = 0
+        replica: _Replica | None = None
         while True:
             attempt += 1
+            replica = self._pick(avoid=replica)
+            replica.outstanding += 1
+            replica.sent += 1
             t0 = time.perf_counter()
             try:
-                if req.prompt is not None:
-                    content, finish_reason, n_out = await _complete(client, req, params)
-                    out = choice = None
-                else:
-                    out = await client.chat_completion(messages=req.messages, model=ep.model, **params)
-                    choice = out.choices[0]
-                    content = choice.message.content
-                    finish_reason = choice.finish_reason
-                    if content is None:
-                        raise ValueError("malformed response: the choice has no message content")
+                values = await self._attempt(replica, req, params)
             except asyncio.CancelledError:
                 raise
             except Exception as err:
                 failure = _classify(err)
+                replica.errors += 1
+                if failure.unreachable:
+                    replica.mark_down()
+                    others_up = any(r.down_until <= time.monotonic() for r in self.replicas if r is not replica)
+                    if others_up and failovers < len(self.replicas) * (ep.max_retries + 1) and self.abort is None:
+                        failovers += 1  # a refusing replica is not the request's fault: move it, uncounted
+                        attempt -= 1
+                        continue
                 if failure.retryable and attempt <= ep.max_retries and self.abort is None:
                     wait = _backoff(attempt, ep.retry_backoff_s)
                     if failure.retry_after is not None:
                         wait = min(_MAX_RETRY_WAIT_S, max(failure.retry_after, 0.0))
-                    await asyncio.sleep(wait)
+                    await _sleep(wait)
                     continue
                 row = _result_row(
-                    rid, req, error=failure.error, attempts=attempt, latency_s=round(time.perf_counter() - t0, 4)
-                )
+                    rid, req, error=failure.error, attempts=attempt, latency_s=round(time.perf_counter() - t0, 4),
+                    endpoint=replica.name,
+                )  # fmt: skip
                 return row, failure
-            usage = getattr(out, "usage", None)
+            finally:
+                replica.outstanding -= 1
+            replica.ok += 1
+            replica.refusals = 0
             row = _result_row(
-                rid,
-                req,
-                status="ok",
-                output=content,
-                finish_reason=finish_reason,
-                latency_s=round(time.perf_counter() - t0, 4),
-                prompt_tokens=getattr(usage, "prompt_tokens", None),
-                completion_tokens=getattr(usage, "completion_tokens", None) if choice is not None else n_out,
-                attempts=attempt,
-            )
-            if params.get("logprobs") and choice is not None:
-                row["logprobs"] = _logprobs(choice)
+                rid, req, status="ok", latency_s=round(time.perf_counter() - t0, 4), attempts=attempt,
+                endpoint=replica.name, **values,
+            )  # fmt: skip
             return row, None
 
     def _record(self, row: dict[str, Any], failure: _Failure | None) -> None:
@@ -336,10 +426,11 @@ class _Run:
         if self.abort is not None:
             return
         if failure is not None and failure.unreachable and self.ok == 0:
-            self.abort = f"endpoint {ep.endpoint_url} is unreachable ({failure.error})"
+            names = ", ".join(r.name for r in self.replicas)
+            self.abort = f"endpoint {names} is unreachable ({failure.error})"
         elif self.finished >= _MIN_FINISHED_FOR_BUDGET and self.failed / self.finished > ep.max_failure_rate:
             self.abort = (
-                f"{self.failed} of {self.finished} requests to {ep.endpoint_url} failed, more than the failure budget "
+                f"{self.failed} of {self.finished} requests to {', '.join(r.name for r in self.replicas)} failed, more than the failure budget "
                 f"max_failure_rate={ep.max_failure_rate}; last error: {row['error']}"
             )
 
@@ -367,13 +458,21 @@ def _run_coroutine(coro: Any) -> Any:
 
 
 def run_chat_requests(
-    requests: list[ChatRequest], endpoint: EndpointArgs, ledger: Ledger, *, desc: str = "requests"
+    requests: list[ChatRequest],
+    endpoint: EndpointArgs,
+    ledger: Ledger,
+    *,
+    desc: str = "requests",
+    stats: dict[str, dict[str, int]] | None = None,
 ) -> list[dict]:
     """Send every request whose id is not already ``ok`` in ``ledger``; return result rows aligned with ``requests``.
 
     One row per finished request is appended to the ledger as it completes (``id``, ``status`` ok/failed,
     ``output``, ``error``, ``finish_reason``, ``latency_s``, ``prompt_tokens``, ``completion_tokens``, ``attempts``,
-    ``meta``; ``logprobs`` when asked for). Requests that share an id are sent once and share one row.
+    ``meta``, ``endpoint``; ``logprobs`` when asked for). Requests that share an id are sent once and share one
+    row. With several URLs in ``endpoint.endpoint_url`` each attempt goes to the replica with the fewest requests
+    in flight; a replica that refuses connections is paused and its requests move to the others. ``stats``, when
+    given, gets per-replica counts added: ``{url: {"sent", "ok", "errors"}}`` (attempts, answers, failed attempts).
 
     Raises:
         EndpointError: the endpoint is unreachable, or more than ``endpoint.max_failure_rate`` of the finished
@@ -385,12 +484,18 @@ def run_chat_requests(
     unique: dict[str, ChatRequest] = {}
     for rid, req in zip(ids, requests, strict=True):
         unique.setdefault(rid, req)
-    todo = [(rid, req) for rid, req in unique.items() if (ledger.get(rid) or {}).get("status") != "ok"]
+    todo = [(rid, req) for rid, req in unique.items() if ledger.status(rid) != "ok"]
     if todo:
         done = len(unique) - len(todo)
         with progress(total=len(unique), desc=desc, unit="req", initial=done) as bar:
             run = _Run(todo, endpoint, ledger, bar)
-            _run_coroutine(run.run())
+            try:
+                _run_coroutine(run.run())
+            finally:
+                for replica in run.replicas if stats is not None else []:
+                    counts = stats.setdefault(replica.name, {"sent": 0, "ok": 0, "errors": 0})
+                    for key, value in replica.stats().items():
+                        counts[key] += value
         logger.info(
             "%s: %d sent, %d ok, %d failed (%d already done) in %.1f s, %d completion tokens",
             desc, run.finished, run.ok, run.failed, done, time.perf_counter() - run.started, run.tokens,
@@ -484,12 +589,27 @@ def embedded_server(model: str, *, log_path: Path | None = None, timeout: float 
 
 @contextlib.contextmanager
 def endpoint_for(endpoint: EndpointArgs) -> Iterator[EndpointArgs]:
-    """Yield an endpoint to send to: the given URL (checked), or the embedded server started for ``endpoint.model``.
+    """Yield an endpoint to send to: the given URL(s) (checked), or the embedded server started for ``endpoint.model``.
 
-    The embedded server is stopped on exit, also on exceptions and Ctrl-C.
+    With several URLs, those that do not answer now are named in a warning and the run starts on the others (the
+    client keeps trying them); none answering is an error. The embedded server is stopped on exit, also on
+    exceptions and Ctrl-C.
     """
-    if endpoint.endpoint_url:
-        check_reachable(endpoint.endpoint_url)
+    urls = endpoint_urls(endpoint.endpoint_url)
+    if len(urls) == 1:
+        check_reachable(urls[0])
+    elif urls:
+        down = []
+        for url in urls:
+            try:
+                check_reachable(url)
+            except EndpointError:
+                down.append(f"cannot reach the endpoint replica {display_url(url)}")
+        if len(down) == len(urls):
+            raise EndpointError(f"none of the {len(urls)} endpoint replicas answers: {'; '.join(down)}")
+        for message in down:
+            logger.warning("%s; sending to the other replicas", message)
+    if urls:
         yield endpoint
         return
     from ..models import resolve_model

@@ -18,7 +18,8 @@ class EndpointArgs:
     endpoint_url: str | None = field(
         default=None,
         metadata={
-            "help": "Base URL of a TGI / vLLM / SGLang / Inference Endpoint (OpenAI-compatible Messages API). "
+            "help": "Base URL of a TGI / vLLM / SGLang / Inference Endpoint (OpenAI-compatible Messages API); "
+            "several replicas: URLs separated by commas (requests go to the one with the fewest in flight). "
             "Empty: serve `model` locally with the embedded engine."
         },
     )
@@ -37,7 +38,17 @@ class EndpointArgs:
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature (0 = greedy)."})
     top_p: float | None = field(default=None, metadata={"help": "Nucleus sampling; empty = server default."})
     stop: list[str] | None = field(default=None, metadata={"help": "Extra stop strings."})
-    max_concurrency: int = field(default=8, metadata={"help": "Requests in flight at once."})
+    enable_thinking: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Thinking models (Qwen3): false turns thinking off, sent as chat_template_kwargs "
+            "(vLLM, SGLang, the embedded server). Empty: the chat template's default. <think> blocks are always "
+            "removed from answers."
+        },
+    )
+    max_concurrency: int = field(
+        default=8, metadata={"help": "Requests in flight at once, over all endpoint replicas together."}
+    )
     request_timeout_s: float = field(default=120.0, metadata={"help": "Per-request timeout."})
     max_retries: int = field(default=5, metadata={"help": "Retries per request (backoff, honours Retry-After)."})
     max_failure_rate: float = field(

@@ -123,9 +123,12 @@ class Engine:
         self._worker.start()
         self.batches = 0
         self.batched_requests = 0
+        self.largest_batch = 0
 
     # ------------------------------------------------------------------------------------------ prompts
-    def chat_prompt(self, messages: list[dict]) -> list[int]:
+    def chat_prompt(self, messages: list[dict], template_kwargs: dict | None = None) -> list[int]:
+        if template_kwargs is not None and not isinstance(template_kwargs, dict):
+            raise ValidationError("`chat_template_kwargs` must be an object")
         if not isinstance(messages, list) or not messages:
             raise ValidationError("`messages` must be a non-empty list of {role, content}")
         clean = []
@@ -138,7 +141,10 @@ class Engine:
             clean.append({"role": m["role"], "content": content or ""})
         if not self.tokenizer.chat_template:
             raise ValidationError(f"model {self.model_ref} has no chat template: use /generate with a raw prompt")
-        text = self.tokenizer.apply_chat_template(clean, tokenize=False, add_generation_prompt=True)
+        # vLLM's chat_template_kwargs (e.g. enable_thinking=false for Qwen3) go to the template as variables.
+        text = self.tokenizer.apply_chat_template(
+            clean, tokenize=False, add_generation_prompt=True, **(template_kwargs or {})
+        )
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def text_prompt(self, text: str) -> list[int]:
@@ -271,6 +277,7 @@ class Engine:
             )
         self.batches += 1
         self.batched_requests += len(jobs)
+        self.largest_batch = max(self.largest_batch, len(jobs))
         sequences = out[:, width:].tolist()
         if recorder is not None:
             recorder.finish(out)
@@ -557,6 +564,10 @@ def build_app(engine: Engine, served_name: str) -> Any:
             "version": __version__,
             "sha": None,
             "docker_label": None,
+            # ours, not TGI's: how the dynamic batcher has grouped requests so far
+            "batches": engine.batches,
+            "batched_requests": engine.batched_requests,
+            "largest_batch": engine.largest_batch,
         }
 
     @app.get("/v1/models")
@@ -570,7 +581,7 @@ def build_app(engine: Engine, served_name: str) -> Any:
         params = chat_params(body)
         if body.get("n") not in (None, 1):
             raise ValidationError("`n` must be 1")
-        prompt_ids = engine.chat_prompt(body.get("messages"))
+        prompt_ids = engine.chat_prompt(body.get("messages"), body.get("chat_template_kwargs"))
         res = await engine.generate(prompt_ids, params)
         payload = _chat_response(engine, body, res, served_name)
         if not body.get("stream"):
