@@ -123,7 +123,13 @@ def _worker(local_rank: int, fn: Callable[[Any], Any], arg: Any, world_size: int
 
 
 def spawn(fn: Callable[[Any], Any], arg: Any, world_size: int) -> None:
-    """Run ``fn(arg)`` in ``world_size`` fresh processes on this machine (one fails: all stop, the error is raised)."""
+    """Run ``fn(arg)`` in ``world_size`` processes on this machine (one fails: all stop, the error is raised).
+
+    Forked while CUDA is untouched here (children reuse this process's imports: seconds saved per process), spawned
+    otherwise (a forked CUDA context is unusable).
+    """
+    import torch
     import torch.multiprocessing as mp
 
-    mp.start_processes(_worker, args=(fn, arg, world_size, _free_port()), nprocs=world_size, start_method="spawn")
+    method = "spawn" if torch.cuda.is_initialized() else "fork"
+    mp.start_processes(_worker, args=(fn, arg, world_size, _free_port()), nprocs=world_size, start_method=method)
