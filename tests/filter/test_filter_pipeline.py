@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -216,7 +217,13 @@ def test_v2_corpus_columns_and_baseline_metrics(tmp_path, tiny_gemma):
         assert "messages" in scored.column_names  # converted to the interchange format
         assert set(scored["score_metric"]) == {metric}
         if metric == "ifd":
-            assert all(s > 0 for s in scored["ifd"]) and scored["score"] == scored["ifd"]
+            # Alone, a one-token response ("negative") has no scorable token without BOS (this tokenizer adds none):
+            # its unconditional perplexity, hence its IFD, is NaN and it is never kept
+            one_token = [o == "negative" for o in scored["output"]]
+            assert [math.isnan(s) for s in scored["ifd"]] == one_token and any(one_token)
+            assert json.dumps(list(scored["score"])) == json.dumps(list(scored["ifd"]))
+            assert all(s > 0 for s in scored["ifd"] if not math.isnan(s))
+            assert not any(k and nan for k, nan in zip(scored["selected"], one_token, strict=True))
         if metric == "length":
             assert scored["score"] == [float(n) for n in scored["n_response_tokens"]]
     # without ids, groups come from the instruction template: analysis prompts x2, one task description
