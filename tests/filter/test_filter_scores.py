@@ -191,7 +191,9 @@ def test_boundary_token_counts_as_prompt():
 
     e = encode_text(Glue(), "xOutput:", "[1]", add_special_tokens=True, max_length=10)
     assert e.input_ids == [0, 6, 1, 3, 4, 5] and e.response_start == 4  # ':[' is not scored
-    assert e.n_response == 2
+    assert e.n_response == 2 and not e.truncated
+    exact = encode_text(Glue(), "xOutput:", "[1]", add_special_tokens=True, max_length=6)
+    assert exact.input_ids == e.input_ids and not exact.truncated
     cut = encode_text(Glue(), "xOutput:", "[1]", add_special_tokens=True, max_length=4)
     assert cut.input_ids == [0, 6, 1, 3] and cut.truncated and cut.n_response == 0
     assert encode_text(Glue(), "", "x", add_special_tokens=False, max_length=4).response_start == 1  # never 0
