@@ -63,9 +63,16 @@ def test_num_processes_2_equals_one_process(tmp_path, tiny_gemma):
     _same_outputs(tmp_path / "one", tmp_path / "two")
     ledger = (tmp_path / "two" / "_ledger" / "scores.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in ledger] == [f"row-{i:03d}" for i in range(13)]  # gathered, in order
-    # Resume and the config-hash skip work the same: num_processes is volatile, the finished output is reused
+    # The config-hash skip works the same: num_processes is volatile, the finished output is reused
     again = run(FilterConfig(output_dir=str(tmp_path / "two"), num_processes=1, **common))
     assert again["finished_at"] == double["finished_at"]
+    # Resume with 2 processes after a kill: only the missing rows are scored, nothing is duplicated
+    path = tmp_path / "two" / "_ledger" / "scores.jsonl"
+    path.write_text("".join(line + "\n" for line in ledger[:5]))
+    (tmp_path / "two" / "summary.json").unlink()
+    resumed = run(FilterConfig(output_dir=str(tmp_path / "two"), num_processes=2, **common))
+    assert resumed["rows_kept"] == single["rows_kept"] and len(path.read_text().splitlines()) == 13
+    _same_outputs(tmp_path / "one", tmp_path / "two")
 
 
 def test_torchrun_2_processes_equal_one_process(tmp_path, tiny_gemma):

@@ -267,7 +267,8 @@ def test_bad_input_names_row_and_field(tmp_path, tiny_gemma, capsys):
 def test_help_lists_fields(capsys):
     assert cli_main(["filter", "--help"]) == 0
     text = capsys.readouterr().out
-    for flag in ("--metric", "--rank_aggregation", "--proxy_responses", "--strategy", "example:"):
+    flags = ("--metric", "--rank_aggregation", "--proxy_responses", "--strategy", "--hard_zero_count")
+    for flag in (*flags, "--num_processes", "example:"):
         assert flag in text
 
 
