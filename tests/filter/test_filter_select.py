@@ -239,3 +239,40 @@ def test_group_key_variants():
     assert group_key({"instruction_type": "task", "task_id": math.nan}, "Do.\nInput: a") == "text|Do."
     assert group_key({"instruction_type": "task", "task_id": 0, "perspective_id": None}, "z") == "task|None|0"
     assert instruction_template("  Input: only the text") == "Input: only the text"
+
+
+def test_selection_is_pinned_across_versions():
+    """A published selection must be reproducible from its seed: the draws of (seed, method, group) are pinned."""
+    scores = [((i * 37) % 20) / 20 for i in range(20)]
+    ids = [f"r{i:02d}" for i in range(20)]
+    groups = ["a"] * 10 + ["b"] * 10
+    want = {
+        ("hard", True): [1, 2, 7, 8, 9, 14, 15],
+        ("hard", False): [1, 2, 7, 8, 14, 15, 16],
+        ("soft", True): [1, 3, 7, 14, 15, 18, 19],
+        ("soft", False): [1, 3, 7, 14, 16],
+        ("random", True): [1, 2, 10, 11, 12, 14, 16],
+        ("random", False): [3, 4, 5, 9, 10, 11, 12, 17],
+    }
+    for (method, full), kept in want.items():
+        keep = select(scores, ids, None if full else groups, method=method, keep_ratio=0.35, seed=11)
+        assert [i for i, k in enumerate(keep) if k] == kept, (method, full)
+
+
+def test_defaults_keep_ten_percent_with_seed_42():
+    scores = list(np.linspace(0, 1, 100))
+    ids = [f"x{i}" for i in range(100)]
+    assert sum(select(scores, ids)) == 10
+    assert select(scores, ids, method="random") == select(scores, ids, method="random", keep_ratio=0.1, seed=42)
+
+
+def test_soft_peak_moves_the_preference_to_the_middle():
+    scores = [i / 3000 for i in range(3000)]
+    ids = [f"r{i}" for i in range(3000)]
+    keep = select(scores, ids, method="soft", keep_ratio=0.2, soft_peak=0.5, seed=0)
+    kept = [s for s, k in zip(scores, keep, strict=True) if k]
+    assert 0.45 < np.mean(kept) < 0.55 and max(kept) < 0.9 and min(kept) > 0.1
+
+
+def test_soft_curve_returns_float64():
+    assert soft_curve(np.array([0.5], dtype=np.float32), 1.0, 2.0).dtype == np.float64
