@@ -312,3 +312,49 @@ def test_pipeline_defaults_equal_official_procedure_gemma_270m(gemma_270m, tmp_p
     want = [official_rank_score(model, tok, i, o) for i, o in OFFICIAL_CASES]
     assert got == pytest.approx(want, abs=1e-4)
     assert want[3] == 0.0 and min(want[:3]) > 0.0
+
+
+def test_make_batches_exact_grouping():
+    # longest first; [1, 5] is full at 200 padded tokens, [3, 6, 2] at 3 rows, then the rest
+    assert make_batches([5, 100, 7, 50, 3, 100, 9], 3, 200) == [[1, 5], [3, 6, 2], [0, 4]]
+    assert make_batches([300, 10], 4, 200) == [[0], [1]]  # an over-long row gets a batch of its own
+    assert make_batches([], 4, 200) == []
+
+
+def test_perplexity_is_capped_and_exact():
+    assert aggregate([1], [2], [1000.0])["ppl"] == math.exp(700.0)  # finite, not an overflow
+    assert aggregate([1, 1], [2, 2], [0.5, 1.5])["ppl"] == pytest.approx(math.e)
+
+
+def test_random_score_depends_only_on_seed_and_id():
+    a = scores_mod.random_score(1, "row")
+    assert 0.0 <= a < 1.0 and a == scores_mod.random_score(1, "row")
+    assert a != scores_mod.random_score(2, "row") and a != scores_mod.random_score(1, "other")
+
+
+def test_final_logit_softcapping_is_applied(tiny_gemma, model_and_tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    _, tok = model_and_tokenizer
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gemma), dtype=torch.float32).eval()
+    model.config.final_logit_softcapping = 0.05  # tiny cap: many logits tie near +-0.05 unless it is applied
+    scorer = TokenScorer(model, pad_token_id=tok.pad_token_id)
+    e = _encoded_rows(tok)[1]
+    stats = scorer.token_stats([e])[0]
+    ref = reference_token_stats(model, e.input_ids, e.response_start)
+    assert stats["nucleus"] == [n for _, n, _ in ref]
+    assert stats["nll"] == pytest.approx([x for _, _, x in ref], abs=1e-4)
+
+
+def test_models_whose_logits_are_not_the_head_are_refused(tiny_gemma):
+    import types
+
+    from transformers import AutoModelForCausalLM
+
+    from compeff_hf.errors import ModelError
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gemma), dtype=torch.float32).eval()
+    forward = model.forward
+    model.forward = lambda *a, **k: types.SimpleNamespace(logits=forward(*a, **k).logits * 3.0)
+    with pytest.raises(ModelError, match="not the output projection"):
+        TokenScorer(model)

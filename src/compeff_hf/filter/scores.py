@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import DataError, ModelError
+from ..errors import ModelError
 
 NUCLEUS_TOPK = 1024  # first guess for the nucleus width; widened x8 per row that needs more
 
@@ -320,9 +320,3 @@ def aggregate(ranks: Sequence[int], sizes: Sequence[int], nlls: Sequence[float])
 def random_score(seed: int, row_id: str) -> float:
     """A uniform [0, 1) score that depends only on (seed, row id): stable across runs and resumes."""
     return random.Random(f"{seed}:{row_id}").random()
-
-
-def check_text(value: Any, field: str, row_id: str, source: str) -> str:
-    if not isinstance(value, str):
-        raise DataError(f"{source}: row {row_id}: field '{field}' must be a string, got {type(value).__name__}")
-    return value
