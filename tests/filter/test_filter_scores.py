@@ -197,6 +197,8 @@ def test_boundary_token_counts_as_prompt():
     cut = encode_text(Glue(), "xOutput:", "[1]", add_special_tokens=True, max_length=4)
     assert cut.input_ids == [0, 6, 1, 3] and cut.truncated and cut.n_response == 0
     assert encode_text(Glue(), "", "x", add_special_tokens=False, max_length=4).response_start == 1  # never 0
+    alone = encode_response_only(Glue(), "x1]", max_length=8)  # after the BOS this tokenizer adds: all 3 scored
+    assert alone.input_ids == [0, 6, 4, 5] and alone.response_start == 1 and alone.n_response == 3
 
 
 def test_encode_chat_uses_template_and_truncates(model_and_tokenizer):
@@ -358,3 +360,21 @@ def test_models_whose_logits_are_not_the_head_are_refused(tiny_gemma):
     model.forward = lambda *a, **k: types.SimpleNamespace(logits=forward(*a, **k).logits * 3.0)
     with pytest.raises(ModelError, match="not the output projection"):
         TokenScorer(model)
+
+
+def test_score_callbacks_and_shards_cover_every_row_once(model_and_tokenizer):
+    model, tok = model_and_tokenizer
+    encoded = _encoded_rows(tok)[:7]
+    scorer = TokenScorer(model, batch_size=2, pad_token_id=tok.pad_token_id)
+    seen: dict[int, dict] = {}
+
+    def on_batch(batch, stats):
+        assert len(batch) == len(stats) <= 2 and not set(batch) & set(seen)
+        seen.update(zip(batch, stats, strict=True))
+
+    full = scorer.score(encoded, on_batch=on_batch)
+    assert sorted(seen) == list(range(7)) and [seen[i] for i in range(7)] == full
+    halves = [scorer.score(encoded, shard=(rank, 2)) for rank in (0, 1)]
+    assert all((a is None) != (b is None) for a, b in zip(*halves, strict=True))  # each row in exactly one shard
+    assert [a or b for a, b in zip(*halves, strict=True)] == full  # and scored exactly as in one process
+    assert 0 < sum(a is not None for a in halves[0]) < 7
