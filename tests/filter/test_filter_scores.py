@@ -175,19 +175,49 @@ def test_encode_raw_marks_the_response(model_and_tokenizer):
     assert Encoded([1, 2, 3], 5).n_response == 0 and Encoded([1, 2, 3], 1).n_response == 2
 
 
+class Glue:
+    """A greedy longest-match tokenizer that adds BOS: "Output:" then "[" merge into ':[', like Gemma-3's."""
+
+    vocab = {"<bos>": 0, "Output": 1, ":": 2, ":[": 3, "1": 4, "]": 5, "x": 6}
+
+    def __init__(self):
+        self.turns = None
+
+    def __call__(self, text, add_special_tokens=True, truncation=False, max_length=None):
+        ids, rest = ([0] if add_special_tokens else []), text
+        while rest:
+            piece = next(p for p in sorted(self.vocab, key=len, reverse=True) if rest.startswith(p))
+            ids.append(self.vocab[piece])
+            rest = rest[len(piece) :]
+        return {"input_ids": ids[:max_length] if truncation else ids}
+
+    def apply_chat_template(self, turns, tokenize=True, add_generation_prompt=False):
+        self.turns = turns  # what the template was given
+        return "<bos>" + "x" * len(turns) + ("Output:" if add_generation_prompt else "")
+
+
+def test_glue_special_tokens_follow_the_formatting():
+    tok = Glue()
+    raw = encode_row(tok, "  xOutput: ", "1]")  # raw: encode adds the BOS itself
+    assert raw.input_ids == [0, 6, 1, 2, 4, 5] and raw.response_start == 4
+    chat = encode_row(tok, "x", "1]", formatting="chat")  # the template holds the BOS: none added on top
+    assert chat.input_ids == [0, 6, 1, 2, 4, 5] and chat.response_start == 4
+    assert tok.turns == [{"role": "user", "content": "x"}]
+    messages = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "u"},
+        {"role": "assistant", "content": "a"},
+    ]
+    encode_row(tok, "u", "1]", messages, formatting="chat")
+    assert tok.turns == messages[:2]  # the answer turn is the response, not the prompt
+    encode_row(tok, "u", "1]", messages[:2], formatting="chat")
+    assert tok.turns == messages[:2]
+    bare = encode_text(tok, "x", "1]x", add_special_tokens=False, max_length=2)
+    assert bare.input_ids == [6, 4] and bare.truncated and bare.response_start == 1
+
+
 def test_boundary_token_counts_as_prompt():
     """A token straddling the boundary is prompt (official: start = len(encode(prompt)))."""
-
-    class Glue:  # "Output:" then "[" merge into one token, like Gemma-3's ':['
-        vocab = {"<bos>": 0, "Output": 1, ":": 2, ":[": 3, "1": 4, "]": 5, "x": 6}
-
-        def __call__(self, text, add_special_tokens=True, truncation=False, max_length=None):
-            ids, rest = ([0] if add_special_tokens else []), text
-            while rest:
-                piece = next(p for p in sorted(self.vocab, key=len, reverse=True) if rest.startswith(p))
-                ids.append(self.vocab[piece])
-                rest = rest[len(piece) :]
-            return {"input_ids": ids[:max_length] if truncation else ids}
 
     e = encode_text(Glue(), "xOutput:", "[1]", add_special_tokens=True, max_length=10)
     assert e.input_ids == [0, 6, 1, 3, 4, 5] and e.response_start == 4  # ':[' is not scored
@@ -378,3 +408,69 @@ def test_score_callbacks_and_shards_cover_every_row_once(model_and_tokenizer):
     assert all((a is None) != (b is None) for a, b in zip(*halves, strict=True))  # each row in exactly one shard
     assert [a or b for a, b in zip(*halves, strict=True)] == full  # and scored exactly as in one process
     assert 0 < sum(a is not None for a in halves[0]) < 7
+
+
+def test_nucleus_boundaries_and_widening(model_and_tokenizer, monkeypatch):
+    model, tok = model_and_tokenizer
+    scorer = TokenScorer(model, top_p=0.75)
+    exact = torch.tensor([[0.5, 0.25, 0.25], [0.25, 0.25, 0.5]])  # cumsum reaches 0.75 exactly at 2 tokens
+    assert scorer._nucleus_sizes(exact).tolist() == [2, 2]
+    scorer.top_p = 1.0  # the whole vocabulary, even when float32 sums fall short of 1
+    assert scorer._nucleus_sizes(torch.full((2, 10), 0.1)).tolist() == [10, 10]
+    monkeypatch.setattr(scores_mod, "NUCLEUS_TOPK", 2)  # several widening rounds (2, 16, 50) for some rows
+    probs = torch.softmax(torch.randn(6, 50, generator=torch.Generator().manual_seed(0)) * 3, -1)
+    probs[0] = torch.softmax(torch.arange(50.0) * 5, -1)  # covered at once
+    scorer.top_p = 0.95
+    want = [int((torch.cumsum(torch.sort(p, descending=True).values, 0) < 0.95).sum()) + 1 for p in probs]
+    assert scorer._nucleus_sizes(probs).tolist() == want and len(set(want)) > 2
+
+
+def test_head_bias_and_device_are_taken_from_the_model(tiny_gemma, model_and_tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    _, tok = model_and_tokenizer
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gemma), dtype=torch.float32).eval()
+    head = model.get_output_embeddings()
+    head.bias = torch.nn.Parameter(torch.randn(head.out_features, generator=torch.Generator().manual_seed(1)) * 3)
+    scorer = TokenScorer(model, pad_token_id=tok.pad_token_id)
+    assert scorer.device == next(model.parameters()).device and scorer.head_bias.dtype == torch.float32
+    e = _encoded_rows(tok)[2]
+    stats = scorer.token_stats([e])[0]
+    ref = reference_token_stats(model, e.input_ids, e.response_start)
+    assert stats["rank"] == [r for r, _, _ in ref] and stats["nucleus"] == [n for _, n, _ in ref]
+
+
+def test_softcap_read_from_a_nested_text_config(tiny_gemma, model_and_tokenizer):
+    """Multimodal Gemma-3 checkpoints keep final_logit_softcapping in config.text_config."""
+    import copy
+    import types
+
+    from transformers import AutoModelForCausalLM
+
+    _, tok = model_and_tokenizer
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gemma), dtype=torch.float32).eval()
+    nested = copy.deepcopy(model.config)
+    nested.final_logit_softcapping = 0.05
+    model.config.text_config = nested  # the outer config has no cap; the model applies it (below)
+    forward = model.forward
+    model.forward = lambda *a, **k: types.SimpleNamespace(logits=torch.tanh(forward(*a, **k).logits / 0.05) * 0.05)
+    scorer = TokenScorer(model, pad_token_id=tok.pad_token_id)
+    assert scorer.softcap == 0.05
+    e = _encoded_rows(tok)[1]
+    ref = reference_token_stats(model, e.input_ids, e.response_start)
+    assert scorer.token_stats([e])[0]["nucleus"] == [n for _, n, _ in ref]
+
+
+def test_models_that_cannot_be_split_are_refused(tiny_gemma):
+    from transformers import AutoModelForCausalLM
+
+    from compeff_hf.errors import ModelError
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gemma), dtype=torch.float32).eval()
+    model.get_output_embeddings = lambda: None
+    with pytest.raises(ModelError, match="Gemma3ForCausalLM: cannot split the model"):
+        TokenScorer(model)
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gemma), dtype=torch.float32).eval()
+    model.base_model_prefix = "no_such_body"
+    with pytest.raises(ModelError, match="cannot split"):
+        TokenScorer(model)
