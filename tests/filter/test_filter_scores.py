@@ -387,9 +387,19 @@ def test_models_whose_logits_are_not_the_head_are_refused(tiny_gemma):
 
     model = AutoModelForCausalLM.from_pretrained(str(tiny_gemma), dtype=torch.float32).eval()
     forward = model.forward
-    model.forward = lambda *a, **k: types.SimpleNamespace(logits=forward(*a, **k).logits * 3.0)
+    scale = {"by": 3.0}
+    model.forward = lambda *a, **k: types.SimpleNamespace(logits=forward(*a, **k).logits * scale["by"])
+    message = (
+        "Gemma3ForCausalLM: its logits are not the output projection of its last hidden state; "
+        "this architecture is not supported by the batched scorer"
+    )
+    with pytest.raises(ModelError, match=message):
+        TokenScorer(model)
+    scale["by"] = 1.01  # 1% off is still refused in float32 (tolerance 1e-3 of the largest logit)
     with pytest.raises(ModelError, match="not the output projection"):
         TokenScorer(model)
+    scale["by"] = 1.0
+    TokenScorer(model)
 
 
 def test_score_callbacks_and_shards_cover_every_row_once(model_and_tokenizer):
@@ -415,8 +425,10 @@ def test_nucleus_boundaries_and_widening(model_and_tokenizer, monkeypatch):
     scorer = TokenScorer(model, top_p=0.75)
     exact = torch.tensor([[0.5, 0.25, 0.25], [0.25, 0.25, 0.5]])  # cumsum reaches 0.75 exactly at 2 tokens
     assert scorer._nucleus_sizes(exact).tolist() == [2, 2]
-    scorer.top_p = 1.0  # the whole vocabulary, even when float32 sums fall short of 1
-    assert scorer._nucleus_sizes(torch.full((2, 10), 0.1)).tolist() == [10, 10]
+    scorer.top_p = 1.0  # the whole vocabulary, even when the float32 sum falls short of 1 (it does here)
+    short = torch.softmax(torch.randn(1, 300, generator=torch.Generator().manual_seed(3)) * 2, -1)
+    assert float(torch.cumsum(torch.sort(short[0], descending=True).values, 0)[-1]) < 1.0
+    assert scorer._nucleus_sizes(short).tolist() == [300]
     monkeypatch.setattr(scores_mod, "NUCLEUS_TOPK", 2)  # several widening rounds (2, 16, 50) for some rows
     probs = torch.softmax(torch.randn(6, 50, generator=torch.Generator().manual_seed(0)) * 3, -1)
     probs[0] = torch.softmax(torch.arange(50.0) * 5, -1)  # covered at once
@@ -438,6 +450,7 @@ def test_head_bias_and_device_are_taken_from_the_model(tiny_gemma, model_and_tok
     stats = scorer.token_stats([e])[0]
     ref = reference_token_stats(model, e.input_ids, e.response_start)
     assert stats["rank"] == [r for r, _, _ in ref] and stats["nucleus"] == [n for _, n, _ in ref]
+    assert TokenScorer(model.to(torch.bfloat16), pad_token_id=tok.pad_token_id).head_bias.dtype == torch.float32
 
 
 def test_softcap_read_from_a_nested_text_config(tiny_gemma, model_and_tokenizer):
