@@ -213,6 +213,7 @@ def test_glue_special_tokens_follow_the_formatting():
     encode_row(tok, "u", "1]", messages[:2], formatting="chat")
     assert tok.turns == messages[:2]
     assert len(encode_row(tok, "x", "x" * 3000).input_ids) == 2048  # the default max_length, as the official
+    assert len(encode_response_only(tok, "x" * 3000).input_ids) == 2048
     bare = encode_text(tok, "x", "1]x", add_special_tokens=False, max_length=2)
     assert bare.input_ids == [6, 4] and bare.truncated and bare.response_start == 1
 
