@@ -100,9 +100,11 @@ def official_scores(model, tokenizer, samples, top_p: float = 0.95, max_length: 
     for instruction, response in samples:
         prefix = instruction.strip().replace("Input: ", "Input:").replace("Output: ", "Output:")
         text = prefix + response
-        enc = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True)
-        char_start = text.rfind(response)
-        start = next(i for i, (a, b) in enumerate(enc["offset_mapping"]) if b > char_start and b > a)
+        enc = tokenizer(text, truncation=True, max_length=max_length)
+        start = max(1, len(tokenizer(text[: text.rfind(response)])["input_ids"]))  # len(encode(prompt))
+        if start >= len(enc["input_ids"]):  # nothing left to score: 0.0
+            out.append(0.0)
+            continue
         ids = torch.tensor([enc["input_ids"]], device=device)
         with torch.no_grad():
             logits = model(input_ids=ids).logits[0].float()

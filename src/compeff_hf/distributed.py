@@ -169,21 +169,29 @@ def device() -> str:
     return "cpu"
 
 
+_ON_MAIN = False  # True while the main process runs an on_main function
+
+
 def on_main(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run ``fn`` on the main process only and return its result on every rank.
 
     An exception on the main process is re-raised on every rank (same type when it can be rebuilt from its
     message), so no rank waits forever at a barrier for a main process that already failed.
     """
-    if not is_distributed():
+    global _ON_MAIN
+    if not is_distributed() or _ON_MAIN:
+        # Nested (e.g. StageDir.finish inside a stage's main-only step): the other ranks wait on the outer call.
         return fn(*args, **kwargs)
     outcome: tuple[str, Any]
     if is_main_process():
+        _ON_MAIN = True
         try:
             outcome = ("ok", fn(*args, **kwargs))
         except BaseException as err:
+            _ON_MAIN = False
             broadcast_object(("error", (type(err), str(err))))
             raise
+        _ON_MAIN = False
         broadcast_object(outcome)
         return outcome[1]
     kind, value = broadcast_object(None)

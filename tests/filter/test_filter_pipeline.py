@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -55,11 +56,27 @@ def _write(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def _kept_by_group(scored) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for rid, group, flag in zip(scored["id"], scored["select_group"], scored["selected"], strict=True):
+        out.setdefault(group, [])
+        if flag:
+            out[group].append(rid)
+    return out
+
+
+def _hardest(scored, group: str, k: int) -> list[str]:
+    """The k hardest rows of a group, ties broken by id (as selection does)."""
+    rows = zip(scored["score"], scored["id"], scored["select_group"], strict=True)
+    members = sorted((score, rid) for score, rid, g in rows if g == group)
+    return sorted(rid for _, rid in members[-k:])
+
+
 def test_filter_end_to_end_via_cli(tmp_path, tiny_gemma, capsys):
     data = _write(tmp_path / "teacher.jsonl", _rows())
     out = tmp_path / "filter"
     args = ["filter", "--input", str(data), "--scorer_model", str(tiny_gemma), "--output_dir", str(out)]
-    assert cli_main([*args, "--keep_ratio", "0.25", "--batch_size", "4"]) == 0
+    assert cli_main([*args, "--keep_ratio", "0.4", "--batch_size", "4"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rows_in"] == 24 and summary["status"] == "done"
     assert set(summary["histograms"]) == {"analysis", "task"}
@@ -68,14 +85,102 @@ def test_filter_end_to_end_via_cli(tmp_path, tiny_gemma, capsys):
     assert len(scored) == 24 and len(kept) == summary["rows_kept"] == sum(scored["selected"])
     for col in ("score", "score_metric", "rank_score", "rank_score_all", "ppl", "select_method", "keep_ratio"):
         assert col in kept.column_names
-    assert set(kept["score_metric"]) == {"rank"} and set(kept["keep_ratio"]) == {0.25}
-    assert scored["score"] == scored["rank_score"]
+    assert set(kept["score_metric"]) == {"rank"} and set(kept["keep_ratio"]) == {0.4}
+    assert scored["score"] == scored["rank_score"] and summary["score_column"] == "rank_score"
     assert all(0.0 <= s <= 1.0 for s in scored["score"])
-    # Each of the 4 inprompt groups of 6 keeps 1 or 2 rows (stochastic rounding of 1.5)
-    assert summary["groups"] == 4 and 4 <= summary["rows_kept"] <= 8
-    assert "kept" in capsys.readouterr().out
+    # Groups of 8, 8, 4, 4 at 0.4: 3.2 and 1.6 rounded stochastically from (seed 42, method, group) alone, so the
+    # counts are pinned whatever the scores: floor gives 3, 3, 1, 1; round-half-up 3, 3, 2, 2.
+    by_group = _kept_by_group(scored)
+    assert {g: len(v) for g, v in by_group.items()} == {
+        "task|p0|t0": 3,
+        "task|p1|t1": 3,
+        "analysis|Please analyze the sentiment.": 2,
+        "analysis|Identify the aspects.": 1,
+    }
+    for group, ids in by_group.items():  # each group keeps exactly its hardest rows
+        assert sorted(ids) == _hardest(scored, group, len(ids))
+    assert summary["groups"] == 4 and summary["rows_kept"] == 9 and summary["keep_ratio_actual"] == 0.375
+    assert "kept 9 of 24 rows (37.50%" in capsys.readouterr().out
     # Same config again: finished output is reused, not recomputed
-    assert cli_main([*args, "--keep_ratio", "0.25", "--batch_size", "8"]) == 0  # batch size is volatile
+    assert cli_main([*args, "--keep_ratio", "0.4", "--batch_size", "8"]) == 0  # batch size is volatile
+    # The real kept fraction reaches the dataset card
+    from compeff_hf.hub.cards import build_dataset_card
+
+    manifest = {
+        "configs": {"filtered": {"name": "filtered", "stage": "filter", "folder": "data", "rows": 9, "columns": []}},
+        "stages": {"filter": {"summary": summary, "configs": ["filtered"]}},
+    }
+    card = str(build_dataset_card("me/filtered", manifest, {"filter": {"keep_ratio": 0.4}}))
+    assert "`keep_ratio_actual` = `0.375`" in card
+
+
+def test_strategy_full_ranks_globally_inprompt_per_group(tmp_path, tiny_gemma):
+    """Length scores (no forward pass): task t0's responses are all longer than t1's."""
+    rows = []
+    for i in range(8):
+        task = "t0" if i < 4 else "t1"
+        words = (12 - i) if i < 4 else (8 - i)
+        rows.append({"id": f"r{i}", "instruction": f"Do {task}.", "output": "word " * words, "task_id": task})
+    data = _write(tmp_path / "rows.jsonl", rows)
+    kept = {}
+    for strategy in ("full", "inprompt"):
+        out = tmp_path / strategy
+        summary = run(
+            FilterConfig(
+                input=str(data),
+                scorer_model=str(tiny_gemma),
+                output_dir=str(out),
+                metric="length",
+                keep_ratio=0.5,
+                strategy=strategy,
+            )
+        )
+        kept[strategy] = sorted(load_rows(out)["id"])
+        assert summary["groups"] == (1 if strategy == "full" else 2)
+    assert kept["full"] == ["r0", "r1", "r2", "r3"]
+    assert kept["inprompt"] == ["r0", "r1", "r4", "r5"]
+
+
+def _greedy_rows(tiny_gemma, rows: list[dict]) -> list[dict]:
+    """Half the responses become the scorer's own greedy continuation plus an odd tail: mostly top-1 tokens and a
+    few far outside the nucleus, so the mean over non-top-1 tokens is high while the mean over all is low."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from compeff_hf.filter.scores import raw_instruction
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_gemma))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gemma), dtype=torch.float32).eval()
+    for row in rows[::2]:
+        ids = tok(raw_instruction(row["messages"][0]["content"]), return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=16, do_sample=False, pad_token_id=tok.pad_token_id)
+        row["output"] = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True) + " zq!"
+    return rows
+
+
+def test_rank_aggregation_all_scores_and_selects_on_all_tokens(tmp_path, tiny_gemma):
+    data = _write(tmp_path / "teacher.jsonl", _greedy_rows(tiny_gemma, _rows(12)))
+    out = tmp_path / "all"
+    summary = run(
+        FilterConfig(
+            input=str(data),
+            scorer_model=str(tiny_gemma),
+            output_dir=str(out),
+            rank_aggregation="all",
+            strategy="full",
+            keep_ratio=0.5,
+        )
+    )
+    scored = load_rows(out / "scored")
+    assert scored["score"] == scored["rank_score_all"] != scored["rank_score"]
+    assert summary["score_column"] == "rank_score_all"
+
+    def top6(column):
+        return sorted(rid for _, rid in sorted(zip(scored[column], scored["id"], strict=True))[-6:])
+
+    assert top6("rank_score_all") != top6("rank_score")  # the two options really choose differently here
+    assert sorted(load_rows(out)["id"]) == top6("rank_score_all")
 
 
 def test_resume_after_kill_does_not_rescore(tmp_path, tiny_gemma, monkeypatch):
@@ -112,7 +217,13 @@ def test_v2_corpus_columns_and_baseline_metrics(tmp_path, tiny_gemma):
         assert "messages" in scored.column_names  # converted to the interchange format
         assert set(scored["score_metric"]) == {metric}
         if metric == "ifd":
-            assert all(s > 0 for s in scored["ifd"]) and scored["score"] == scored["ifd"]
+            # Alone, a one-token response ("negative") has no scorable token without BOS (this tokenizer adds none):
+            # its unconditional perplexity, hence its IFD, is NaN and it is never kept
+            one_token = [o == "negative" for o in scored["output"]]
+            assert [math.isnan(s) for s in scored["ifd"]] == one_token and any(one_token)
+            assert json.dumps(list(scored["score"])) == json.dumps(list(scored["ifd"]))
+            assert all(s > 0 for s in scored["ifd"] if not math.isnan(s))
+            assert not any(k and nan for k, nan in zip(scored["selected"], one_token, strict=True))
         if metric == "length":
             assert scored["score"] == [float(n) for n in scored["n_response_tokens"]]
     # without ids, groups come from the instruction template: analysis prompts x2, one task description
@@ -156,7 +267,8 @@ def test_bad_input_names_row_and_field(tmp_path, tiny_gemma, capsys):
 def test_help_lists_fields(capsys):
     assert cli_main(["filter", "--help"]) == 0
     text = capsys.readouterr().out
-    for flag in ("--metric", "--rank_aggregation", "--proxy_responses", "--strategy", "example:"):
+    flags = ("--metric", "--rank_aggregation", "--proxy_responses", "--strategy", "--hard_zero_count")
+    for flag in (*flags, "--num_processes", "example:"):
         assert flag in text
 
 

@@ -332,31 +332,26 @@ def main(config: EvalConfig) -> int:
         parallel.spawn(config.num_processes, _spawned, dataclasses.replace(config, num_processes=1))
         return 0
     parallel.init()
-    stage = StageDir(config.resolved_output_dir(), config, stage="eval") if rank == 0 else None
-    state = "error"
-    try:
-        if stage is not None:
-            state = "skip" if stage.prepare(config.overwrite) else "run"
-    finally:
-        state = parallel.broadcast(state)  # the others must not wait forever on a main process that failed
-    if state == "error":
-        return 1
-    if state == "skip":
-        if stage is not None:
+    stage = StageDir(config.resolved_output_dir(), config, stage="eval")
+    # The main process claims the folder; every process gets its answer (or its error) through StageDir.
+    if stage.prepare(config.overwrite):
+        if rank == 0:
             print((stage.root / "results.md").read_text())
         return 0
+    results = None
     try:
-        results = evaluate_model(config, stage)
-        if stage is not None and results is not None:
-            stage.finish(
-                average=round(results["scores"]["average"], 2),
-                datasets=results["scores"]["n_datasets"],
-                eval_wall_time_s=results["wall_time_s"],
-                processes=size,
-            )
+        results = evaluate_model(config, stage if rank == 0 else None)
+        summary = {}
+        if results is not None:
+            summary = {
+                "average": round(results["scores"]["average"], 2),
+                "datasets": results["scores"]["n_datasets"],
+                "eval_wall_time_s": results["wall_time_s"],
+                "processes": size,
+            }
+        stage.finish(**summary)  # written by the main process (with its results); the others wait for it
     finally:
-        if stage is not None:
-            stage.release()
+        stage.release()
     if results is None:
         return 0
     print(markdown_table(results))

@@ -22,7 +22,13 @@ class FilterConfig(StageConfig, DecontaminationStep):
     """
 
     stage_name: ClassVar[str] = "filter"
-    volatile_fields: ClassVar[tuple[str, ...]] = ("batch_size", "max_batch_tokens", "chunk_tokens", "device")
+    volatile_fields: ClassVar[tuple[str, ...]] = (
+        "batch_size",
+        "max_batch_tokens",
+        "chunk_tokens",
+        "device",
+        "num_processes",
+    )
 
     input: str | None = field(
         default=None,
@@ -64,11 +70,23 @@ class FilterConfig(StageConfig, DecontaminationStep):
         },
     )
     max_length: int = field(default=2048, metadata={"help": "Truncate scoring text to this many tokens."})
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = field(
-        default="auto",
-        metadata={"help": "Scorer body dtype (auto: bfloat16 on GPU, float32 on CPU). Logits are always float32."},
+    dtype: Literal["float32", "bfloat16", "float16"] = field(
+        default="float32",
+        metadata={
+            "help": "Scorer body dtype: float32 is the official precision; bfloat16 is faster on GPUs but moves "
+            "scores slightly (docs/filter.md). Logits are always float32."
+        },
     )
-    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, ..."})
+    device: str = field(
+        default="auto", metadata={"help": "auto, cpu, cuda, cuda:1, ... (one GPU per process when data-parallel)"}
+    )
+    num_processes: int = field(
+        default=1,
+        metadata={
+            "help": "Score with N data-parallel processes spawned here (one per GPU, or CPU processes). Not needed "
+            "under accelerate launch / torchrun, which start the processes themselves."
+        },
+    )
     batch_size: int = field(default=16, metadata={"help": "Rows per forward pass (length-sorted batches)."})
     max_batch_tokens: int = field(
         default=16384, metadata={"help": "Cap on padded tokens per batch; long rows get smaller batches."}
@@ -100,6 +118,13 @@ class FilterConfig(StageConfig, DecontaminationStep):
     soft_peak: float = field(
         default=1.0, metadata={"help": "Soft curve peak position a in (0, 1]; 1 = monotone preference for hard."}
     )
+    hard_zero_count: Literal["keep_none", "keep_group"] = field(
+        default="keep_none",
+        metadata={
+            "help": "hard: what a group whose keep count rounds to 0 keeps: keep_none (the paper) or keep_group "
+            "(the official code's hard_full_sample keeps the whole group, ~3x the rows on groups of 1-12 at 0.1)."
+        },
+    )
 
     # ---- proxy pre-filter
     proxy_responses: bool = field(
@@ -120,7 +145,14 @@ class FilterConfig(StageConfig, DecontaminationStep):
             raise RecipeError(f"top_p must be in (0, 1], got {self.top_p}")
         if not 0.0 < self.soft_peak <= 1.0:
             raise RecipeError(f"soft_peak must be in (0, 1], got {self.soft_peak}")
-        for name in ("batch_size", "max_batch_tokens", "chunk_tokens", "max_length", "proxy_max_new_tokens"):
+        for name in (
+            "batch_size",
+            "max_batch_tokens",
+            "chunk_tokens",
+            "max_length",
+            "proxy_max_new_tokens",
+            "num_processes",
+        ):
             if getattr(self, name) < 1:
                 raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.metric not in METRICS:

@@ -9,18 +9,21 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..data import load_rows, row_id
 from ..decontaminate import DEFAULT_FIELDS as DECONTAMINATION_FIELDS
 from ..decontaminate.step import StageCheck
+from ..distributed import on_main
 from ..errors import DataError, RecipeError
 from ..log import get_logger
 from ..progress import progress
 from ..stage import StageDir
+from . import dist
 from .config import FilterConfig
+from .dist import Dist
 from .scores import Encoded, encode_response_only, encode_row, random_score
 from .select import group_key, select
 
@@ -98,60 +101,81 @@ def read_rows(ds: Any, source: str, need_output: bool) -> list[Row]:
 # ------------------------------------------------------------------------------------------------ scoring
 
 
-def _device_and_dtype(config: FilterConfig) -> tuple[str, str]:
-    from ..models import default_device
+def _bar(ctx: Dist, **kwargs: Any) -> Any:
+    """A progress bar on the main process; a silent one elsewhere (one bar per job, not per process)."""
+    if ctx.is_main:
+        return progress(unit="row", **kwargs)
+    from tqdm.auto import tqdm
 
-    device = default_device() if config.device == "auto" else config.device
-    dtype = config.dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
-    return device, dtype
+    return tqdm(disable=True)
+
+
+def score_column(config: FilterConfig) -> str:
+    """The stats column a run selects on: the metric's, and for ``rank`` the chosen aggregation."""
+    if config.metric == "rank" and config.rank_aggregation == "all":
+        return "rank_score_all"
+    return SCORE_COLUMN[config.metric]
 
 
 def _score_with_model(
-    config: FilterConfig, stage: StageDir, rows: list[Row], responses: list[str], model: Any, tokenizer: Any
-) -> dict[str, dict[str, Any]]:
-    """Teacher-forced scores for every row, resuming from the 'scores' ledger.
+    config: FilterConfig,
+    stage: StageDir,
+    rows: list[Row],
+    responses: list[str],
+    model: Any,
+    tokenizer: Any,
+    ctx: Dist,
+) -> dict[str, dict[str, Any]] | None:
+    """Teacher-forced scores for every row, resuming from the 'scores' ledger (on the main process; None elsewhere).
 
     Rows are encoded and scored in blocks of ``BLOCK_ROWS`` (length-sorted within a block), so token ids of a
-    large pool never sit in memory all at once.
+    large pool never sit in memory all at once. Data-parallel, every process encodes the block and scores its
+    share of the block's batches; the main process gathers the records and alone writes the ledger.
     """
     from .scores import TokenScorer
 
-    ledger = stage.ledger("scores")
-    todo = [i for i, r in enumerate(rows) if r.id not in ledger]
-    if not todo:
-        return {r.id: ledger.get(r.id) for r in rows}  # type: ignore[misc]
-    scorer = TokenScorer(
-        model,
-        top_p=config.top_p,
-        batch_size=config.batch_size,
-        max_batch_tokens=config.max_batch_tokens,
-        chunk_tokens=config.chunk_tokens,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    bar = progress(total=len(rows), desc="filter: scoring", unit="row", initial=len(rows) - len(todo))
-    clock = {"start": time.perf_counter(), "tokens": 0}
-    for offset in range(0, len(todo), BLOCK_ROWS):
-        block = todo[offset : offset + BLOCK_ROWS]
-        encoded = [
-            encode_row(
-                tokenizer,
-                rows[i].instruction,
-                responses[i],
-                rows[i].messages,
-                formatting=config.formatting,
-                max_length=config.max_length,
-            )
-            for i in block
-        ]
-        unconditional = None
-        if config.metric == "ifd":
-            unconditional = [
-                encode_response_only(tokenizer, responses[i], max_length=config.max_length) for i in block
+    ledger = stage.ledger("scores") if ctx.is_main else None
+    todo = ctx.broadcast([i for i, r in enumerate(rows) if r.id not in ledger] if ledger is not None else None)
+    if todo:
+        scorer = TokenScorer(
+            model,
+            top_p=config.top_p,
+            batch_size=config.batch_size,
+            max_batch_tokens=config.max_batch_tokens,
+            chunk_tokens=config.chunk_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        bar = _bar(ctx, total=len(rows), desc="filter: scoring", initial=len(rows) - len(todo))
+        clock = {"start": time.perf_counter(), "tokens": 0}
+
+        def write(records: list[dict[str, Any]], tokens: int) -> None:
+            ledger.extend(records)  # type: ignore[union-attr]
+            clock["tokens"] += tokens
+            bar.update(len(records))
+            bar.set_postfix(tok_per_s=f"{clock['tokens'] / max(1e-9, time.perf_counter() - clock['start']):.0f}")
+
+        for offset in range(0, len(todo), BLOCK_ROWS):
+            block = todo[offset : offset + BLOCK_ROWS]
+            encoded = [
+                encode_row(
+                    tokenizer,
+                    rows[i].instruction,
+                    responses[i],
+                    rows[i].messages,
+                    formatting=config.formatting,
+                    max_length=config.max_length,
+                )
+                for i in block
             ]
-        _score_block(scorer, encoded, unconditional, [rows[i].id for i in block], ledger, bar, clock)
-    bar.close()
+            unconditional = None
+            if config.metric == "ifd":
+                unconditional = [
+                    encode_response_only(tokenizer, responses[i], max_length=config.max_length) for i in block
+                ]
+            _score_block(scorer, encoded, unconditional, [rows[i].id for i in block], ctx, write)
+        bar.close()
+    if ledger is None:
+        return None
     return {r.id: ledger.get(r.id) for r in rows}  # type: ignore[misc]
 
 
@@ -163,13 +187,22 @@ def _score_block(
     encoded: list[Encoded],
     unconditional: list[Encoded] | None,
     ids: list[str],
-    ledger: Any,
-    bar: Any,
-    clock: dict[str, float],
+    ctx: Dist,
+    write: Callable[[list[dict[str, Any]], int], None],
 ) -> None:
-    uncond_ppl: list[float] = []
+    """Score one block; ``write(records, tokens)`` runs on the main process, per batch (one process) or per block."""
+    uncond_ppl: dict[int, float] = {}
     if unconditional is not None:  # IFD's denominator first: responses only, cheap, persisted with the row
-        uncond_ppl = [s["ppl"] for s in scorer.score(unconditional)]
+        local: dict[int, float] = {}
+
+        def keep(batch: list[int], stats: list[dict[str, Any]]) -> None:
+            local.update({i: s["ppl"] for i, s in zip(batch, stats, strict=True)})
+
+        scorer.score(unconditional, on_batch=keep, shard=ctx.shard)
+        for part in ctx.all_gather(local):
+            uncond_ppl.update(part)
+
+    pending: list[tuple[int, dict[str, Any]]] = []
 
     def on_batch(batch: list[int], stats: list[dict[str, Any]]) -> None:
         records = []
@@ -178,13 +211,18 @@ def _score_block(
             if unconditional is not None:
                 denominator = uncond_ppl[i]
                 record["ifd"] = s["ppl"] / denominator if denominator and not math.isnan(denominator) else math.nan
-            records.append(record)
-            clock["tokens"] += len(encoded[i].input_ids)
-        ledger.extend(records)
-        bar.update(len(batch))
-        bar.set_postfix(tok_per_s=f"{clock['tokens'] / max(1e-9, time.perf_counter() - clock['start']):.0f}")
+            records.append((i, record))
+        if ctx.world_size == 1:
+            write([r for _, r in records], sum(len(encoded[i].input_ids) for i in batch))
+        else:
+            pending.extend(records)
 
-    scorer.score(encoded, on_batch=on_batch)
+    scorer.score(encoded, on_batch=on_batch, shard=ctx.shard)
+    if ctx.world_size > 1:
+        parts = ctx.gather(pending)
+        if parts is not None:  # main: one ledger write per block, in the rows' original order
+            merged = sorted((item for part in parts for item in part), key=lambda item: item[0])
+            write([r for _, r in merged], sum(len(encoded[i].input_ids) for i, _ in merged))
 
 
 def _score_without_model(config: FilterConfig, rows: list[Row], responses: list[str]) -> dict[str, dict[str, Any]]:
@@ -208,30 +246,45 @@ def _score_without_model(config: FilterConfig, rows: list[Row], responses: list[
 # ------------------------------------------------------------------------------------------------ proxy responses
 
 
-def _proxy_responses(config: FilterConfig, stage: StageDir, rows: list[Row], model: Any, tokenizer: Any) -> None:
+def _proxy_responses(
+    config: FilterConfig, stage: StageDir, rows: list[Row], model: Any, tokenizer: Any, ctx: Dist
+) -> dict[str, dict[str, Any]]:
+    """The proxy's own response to every row (resumed from the 'proxy' ledger), on every process."""
     from .proxy import generate_responses, proxy_prompt
 
-    ledger = stage.ledger("proxy")
-    todo = [i for i, r in enumerate(rows) if r.id not in ledger]
-    if not todo:
-        return
-    bar = progress(total=len(rows), desc="filter: proxy responses", unit="row", initial=len(rows) - len(todo))
+    ledger = stage.ledger("proxy") if ctx.is_main else None
+    todo = ctx.broadcast([i for i, r in enumerate(rows) if r.id not in ledger] if ledger is not None else None)
+    if todo:
+        bar = _bar(ctx, total=len(rows), desc="filter: proxy responses", initial=len(rows) - len(todo))
+        pending: list[tuple[int, dict[str, Any]]] = []
 
-    def on_batch(batch: list[int], results: list[dict[str, Any]]) -> None:
-        ledger.extend({"id": rows[todo[j]].id, **res} for j, res in zip(batch, results, strict=True))
-        bar.update(len(batch))
+        def on_batch(batch: list[int], results: list[dict[str, Any]]) -> None:
+            records = [(todo[j], {"id": rows[todo[j]].id, **res}) for j, res in zip(batch, results, strict=True)]
+            if ledger is not None and ctx.world_size == 1:
+                ledger.extend(r for _, r in records)
+                bar.update(len(batch))
+            else:
+                pending.extend(records)
 
-    prompts = [proxy_prompt(tokenizer, rows[i].instruction, rows[i].messages) for i in todo]
-    generate_responses(
-        model,
-        tokenizer,
-        prompts,
-        max_new_tokens=config.proxy_max_new_tokens,
-        batch_size=config.proxy_batch_size,
-        max_length=config.max_length,
-        on_batch=on_batch,
-    )
-    bar.close()
+        prompts = [proxy_prompt(tokenizer, rows[i].instruction, rows[i].messages) for i in todo]
+        generate_responses(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=config.proxy_max_new_tokens,
+            batch_size=config.proxy_batch_size,
+            max_length=config.max_length,
+            on_batch=on_batch,
+            shard=ctx.shard,
+        )
+        if ctx.world_size > 1:
+            parts = ctx.gather(pending)
+            if ledger is not None and parts is not None:
+                merged = sorted((item for part in parts for item in part), key=lambda item: item[0])
+                ledger.extend(r for _, r in merged)
+                bar.update(len(merged))
+        bar.close()
+    return ctx.broadcast({r.id: ledger.get(r.id) for r in rows} if ledger is not None else None)
 
 
 # ------------------------------------------------------------------------------------------------ summary
@@ -269,8 +322,8 @@ def histograms(
 
 def _print_summary(summary: dict[str, Any]) -> None:
     lines = [
-        f"filter: kept {summary['rows_kept']} of {summary['rows_in']} rows "
-        f"({summary['metric']} score, {summary['method']}/{summary['strategy']}, keep_ratio {summary['keep_ratio']})"
+        f"filter: kept {summary['rows_kept']} of {summary['rows_in']} rows ({summary['keep_ratio_actual']:.2%}; "
+        f"{summary['metric']} score, {summary['method']}/{summary['strategy']}, keep_ratio {summary['keep_ratio']})"
     ]
     for kind, h in summary["histograms"].items():
         peak = max(h["counts"]) or 1
@@ -290,25 +343,36 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def run(config: FilterConfig) -> dict[str, Any]:
-    """Run the filter stage; returns its summary (also written to ``<output_dir>/summary.json``)."""
+    """Run the filter stage; returns its summary (also written to ``<output_dir>/summary.json``).
+
+    Data-parallel (under accelerate/torchrun, or ``num_processes > 1``): every process scores a share of the
+    rows; only the main process claims, writes and finishes the stage folder, and every process returns its summary.
+    """
     if not config.input:
         raise RecipeError("filter needs --input (a teacher stage folder, a dataset file/folder, or a Hub id)")
     if config.push_to_hub and not config.hub_repo_id:
         raise RecipeError("--push_to_hub true needs --hub_repo_id (e.g. me/my-filtered-data)")
     stage = StageDir(config.resolved_output_dir(), config, stage="filter")
+    if config.num_processes > 1 and dist.launched_world_size() == 1:
+        dist.spawn(run, config, config.num_processes)
+        return stage.summary() or {}
+    ctx = dist.init()
+    # The main process claims the folder; every process gets its answer (or its error) through StageDir.
     if stage.prepare(config.overwrite):
         return stage.summary() or {}
     try:
-        return _run(config, stage)
+        return _run(config, stage, ctx)
     finally:
-        stage.release()
+        if ctx.is_main:
+            stage.release()
 
 
-def _run(config: FilterConfig, stage: StageDir) -> dict[str, Any]:
+def _run(config: FilterConfig, stage: StageDir, ctx: Dist) -> dict[str, Any]:
     ds = load_rows(config.input, split=config.split, config_name=config.input_config)
     if config.limit is not None:
         ds = ds.select(range(min(config.limit, len(ds))))
-    decontam = StageCheck(config, stage)
+    # Every process drops the same rows (the check is deterministic); only the main one records it in the stage.
+    decontam = StageCheck(config, stage if ctx.is_main else None)
     ds = decontam.dataset("rows", ds, DECONTAMINATION_FIELDS)  # before scoring: no compute on dropped rows
     rows = read_rows(ds, source=str(config.input), need_output=not config.proxy_responses)
     if not rows:
@@ -319,33 +383,47 @@ def _run(config: FilterConfig, stage: StageDir) -> dict[str, Any]:
     if needs_model:
         from ..models import load_causal_lm, load_tokenizer
 
-        device, dtype = _device_and_dtype(config)
-        logger.info("filter: loading scorer %s (%s on %s)", config.scorer_model, dtype, device)
+        device = ctx.device(config.device)
+        logger.info("filter: loading scorer %s (%s on %s)", config.scorer_model, config.dtype, device)
         tokenizer = load_tokenizer(config.scorer_model)
-        model = load_causal_lm(config.scorer_model, dtype=dtype, device=device)
+        model = load_causal_lm(config.scorer_model, dtype=config.dtype, device=device)
 
     proxy_stats = None
     if config.proxy_responses:
-        _proxy_responses(config, stage, rows, model, tokenizer)
-        proxy_stats = {r.id: stage.ledger("proxy").get(r.id) for r in rows}
-        responses = [proxy_stats[r.id]["response"] for r in rows]  # type: ignore[index]
+        proxy_stats = _proxy_responses(config, stage, rows, model, tokenizer, ctx)
+        responses = [proxy_stats[r.id]["response"] for r in rows]
     else:
         responses = [r.output for r in rows]  # type: ignore[misc]
 
     if config.metric in MODEL_METRICS:
-        stats = _score_with_model(config, stage, rows, responses, model, tokenizer)
+        stats = _score_with_model(config, stage, rows, responses, model, tokenizer, ctx)
     else:
-        stats = _score_without_model(config, rows, responses)
-    column = SCORE_COLUMN[config.metric]
+        stats = _score_without_model(config, rows, responses) if ctx.is_main else None
+    # Selection and writing run on the main process (the others' shares are in its ledger); every process gets
+    # its summary, or its error.
+    return on_main(_select_and_write, config, stage, ds, rows, stats, proxy_stats, decontam.summary())
+
+
+def _select_and_write(
+    config: FilterConfig,
+    stage: StageDir,
+    ds: Any,
+    rows: list[Row],
+    stats: dict[str, dict[str, Any]],
+    proxy_stats: dict[str, Any] | None,
+    decontamination: dict[str, Any],
+) -> dict[str, Any]:
+    column = score_column(config)
     scores = [float(stats[r.id].get(column, math.nan)) for r in rows]
     nan_rows = [r.id for r, s in zip(rows, scores, strict=True) if math.isnan(s)]
-    if nan_rows:
+    empty_rows = [r.id for r in rows if stats[r.id].get("n_response_tokens", 1) == 0]
+    if empty_rows:
         logger.warning(
-            "filter: %d row(s) have no scorable response tokens (empty response, or the prompt fills max_length=%d) "
-            "and are never selected, e.g. %s",
-            len(nan_rows),
+            "filter: %d row(s) have no scorable response tokens (empty response, or the prompt fills max_length=%d); "
+            "their rank score is 0.0 as in the official code and their ppl/ifd NaN (never selected), e.g. %s",
+            len(empty_rows),
             config.max_length,
-            nan_rows[:3],
+            empty_rows[:3],
         )
 
     groups = [group_key(rec, r.instruction) for rec, r in zip(ds, rows, strict=True)]
@@ -358,6 +436,7 @@ def _run(config: FilterConfig, stage: StageDir) -> dict[str, Any]:
         direction=config.direction,
         soft_peak=config.soft_peak,
         seed=config.seed,
+        hard_zero_count=config.hard_zero_count,
     )
 
     scored = _with_columns(ds, rows, stats, scores, groups, kept, config, proxy_stats)
@@ -370,23 +449,27 @@ def _run(config: FilterConfig, stage: StageDir) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "rows_in": len(rows),
         "rows_kept": sum(kept),
+        # What was really kept: differs from keep_ratio by rounding, soft sampling and keep_group on small groups
+        "keep_ratio_actual": round(sum(kept) / len(rows), 6),
         "rows_unscorable": len(nan_rows),
+        "rows_without_response_tokens": len(empty_rows),
         "groups": len(set(groups)) if config.strategy == "inprompt" else 1,
         "metric": config.metric,
+        "score_column": column,
         "method": config.method,
         "strategy": config.strategy,
         "keep_ratio": config.keep_ratio,
         "seed": config.seed,
         "scorer_model": config.scorer_model if config.metric not in ("random",) else None,
         "histograms": histograms(scores, kinds, kept, unit_range=config.metric == "rank"),
-        "decontamination": decontam.summary(),
+        "decontamination": decontamination,
     }
     if proxy_stats is not None:
         from .proxy import savings
 
         summary["proxy"] = savings(
-            [proxy_stats[r.id]["prompt_tokens"] for r in rows],  # type: ignore[index]
-            [proxy_stats[r.id]["response_tokens"] for r in rows],  # type: ignore[index]
+            [proxy_stats[r.id]["prompt_tokens"] for r in rows],
+            [proxy_stats[r.id]["response_tokens"] for r in rows],
             kept,
         )
     record = stage.finish(**summary)  # pushes `filtered` and `scored` when push_to_hub is set (the one push path)

@@ -32,11 +32,13 @@ def generate_responses(
     batch_size: int = 16,
     max_length: int = 2048,
     on_batch: Callable[[list[int], list[dict[str, Any]]], None] | None = None,
-) -> list[dict[str, Any]]:
+    shard: tuple[int, int] = (0, 1),
+) -> list[dict[str, Any] | None]:
     """Greedy responses for ``prompts``, batched by length with left padding.
 
     Returns per prompt ``{"response", "prompt_tokens", "response_tokens"}``; ``on_batch(indices, results)`` is
-    called after each batch so the caller can persist progress.
+    called after each batch so the caller can persist progress. ``shard=(rank, world_size)`` generates only every
+    ``world_size``-th batch of the unsharded run (other prompts stay None).
     """
     import torch
 
@@ -49,7 +51,8 @@ def generate_responses(
     order = sorted(range(len(prompts)), key=lambda i: (-len(encoded[i]), i))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     out: list[dict[str, Any] | None] = [None] * len(prompts)
-    for batch in iter_batches(order, batch_size):
+    rank, world_size = shard
+    for batch in list(iter_batches(order, batch_size))[rank::world_size]:
         width = max(len(encoded[i]) for i in batch)
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)

@@ -3,7 +3,7 @@
 The rank score of a response token y_i is r_i / n_i, where n_i is the size of the scorer's top-p nucleus at that
 position and r_i the 0-based rank of y_i in it (1.0 when y_i falls outside the nucleus). A row's score is the
 mean over its response tokens: over the tokens the scorer does not rank first (``non_top1``, the official code) or
-over all of them (``all``).
+over all of them (``all``). A row without response tokens scores 0.0, as in the official code.
 
 Why it is fast: rows are length-sorted and right-padded into batches (one forward pass per batch); the model body
 runs once, and the vocabulary projection runs only on response positions, a block of ``chunk_tokens`` positions at
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import DataError, ModelError
+from ..errors import ModelError
 
 NUCLEUS_TOPK = 1024  # first guess for the nucleus width; widened x8 per row that needs more
 
@@ -44,30 +44,21 @@ def raw_instruction(instruction: str) -> str:
 
 
 def encode_text(tokenizer: Any, prompt: str, response: str, *, add_special_tokens: bool, max_length: int) -> Encoded:
-    """Tokenise ``prompt + response`` as one string; the response starts at the first token that covers it.
+    """Tokenise ``prompt + response`` as one string; the response starts at ``len(encode(prompt))``.
 
-    Tokenising the concatenation (not the two parts) is what the official code does; a token that straddles the
-    boundary counts as a response token because it holds response characters.
+    This is the official rule (``rank_score_compute.py``): the whole text is encoded as the tokenizer does it (no
+    BOS added beyond what it adds itself), truncated to ``max_length`` the way ``encode(truncation=True)`` does,
+    and the response begins at the length of the prompt's own encoding. A token that straddles the boundary
+    (Gemma-3 merges ``Output:`` and ``[`` into ``:[``) therefore counts as prompt.
     """
     text = prompt + response
-    boundary = len(prompt)
-    if getattr(tokenizer, "is_fast", False):
-        enc = tokenizer(text, add_special_tokens=add_special_tokens, return_offsets_mapping=True)
-        ids, offsets = enc["input_ids"], enc["offset_mapping"]
-        start = len(ids)
-        for i, (a, b) in enumerate(offsets):
-            if b > boundary and b > a:  # special tokens have empty spans
-                start = i
-                break
-    else:  # slow tokenizers have no offsets: tokenise the prompt alone to find the boundary
-        ids = tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
-        start = len(tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"])
-    bos = getattr(tokenizer, "bos_token_id", None)
-    if add_special_tokens and bos is not None and (not ids or ids[0] != bos):
-        # Some tokenizers (e.g. locally built ones) do not add BOS themselves; the method scores with BOS first.
-        ids, start = [bos, *ids], start + 1
+    ids = tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
     truncated = len(ids) > max_length
-    ids = ids[:max_length]
+    if truncated:  # re-encode so special tokens the tokenizer appends survive, as encode(truncation=True) keeps them
+        ids = tokenizer(text, add_special_tokens=add_special_tokens, truncation=True, max_length=max_length)[
+            "input_ids"
+        ]
+    start = len(tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"])
     # Position 0 has no preceding context, so it can never be scored.
     return Encoded(list(ids), max(1, min(start, len(ids))), truncated)
 
@@ -96,7 +87,7 @@ def encode_row(
 
 
 def encode_response_only(tokenizer: Any, response: str, *, max_length: int = 2048) -> Encoded:
-    """The response alone (after BOS), for the unconditional perplexity of IFD."""
+    """The response alone (after BOS when the tokenizer adds one), for the unconditional perplexity of IFD."""
     return encode_text(tokenizer, "", response, add_special_tokens=True, max_length=max_length)
 
 
@@ -218,14 +209,23 @@ class TokenScorer:
 
     # ------------------------------------------------------------------------------------------- public API
     def token_stats(
-        self, encoded: Sequence[Encoded], on_batch: Callable[[list[int], list[dict[str, Any]]], None] | None = None
-    ) -> list[dict[str, Any]]:
-        """Per-row lists of ``rank``, ``nucleus`` and ``nll`` over the response tokens (in order)."""
+        self,
+        encoded: Sequence[Encoded],
+        on_batch: Callable[[list[int], list[dict[str, Any]]], None] | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> list[dict[str, Any] | None]:
+        """Per-row lists of ``rank``, ``nucleus`` and ``nll`` over the response tokens (in order).
+
+        ``shard=(rank, world_size)`` scores only every ``world_size``-th batch starting at ``rank`` (other rows
+        stay None). The batches are those of the unsharded run, so every row sees exactly the computation it would
+        see in one process.
+        """
         import torch
 
         out: list[dict[str, Any] | None] = [None] * len(encoded)
         lengths = [len(e.input_ids) for e in encoded]
-        for batch in make_batches(lengths, self.batch_size, self.max_batch_tokens):
+        rank, world_size = shard
+        for batch in make_batches(lengths, self.batch_size, self.max_batch_tokens)[rank::world_size]:
             width = max(lengths[i] for i in batch)
             ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -272,8 +272,11 @@ class TokenScorer:
         return out  # type: ignore[return-value]
 
     def score(
-        self, encoded: Sequence[Encoded], on_batch: Callable[[list[int], list[dict[str, Any]]], None] | None = None
-    ) -> list[dict[str, Any]]:
+        self,
+        encoded: Sequence[Encoded],
+        on_batch: Callable[[list[int], list[dict[str, Any]]], None] | None = None,
+        shard: tuple[int, int] = (0, 1),
+    ) -> list[dict[str, Any] | None]:
         """Per-row ``rank_score`` (non-top-1 mean), ``rank_score_all``, ``ppl`` and ``n_response_tokens``."""
 
         def summarise(stats: dict[str, Any]) -> dict[str, Any]:
@@ -285,7 +288,7 @@ class TokenScorer:
             def callback(batch: list[int], stats: list[dict[str, Any]]) -> None:
                 on_batch(batch, [summarise(s) for s in stats])
 
-        return [summarise(s) for s in self.token_stats(encoded, on_batch=callback)]
+        return [None if s is None else summarise(s) for s in self.token_stats(encoded, callback, shard)]
 
 
 def token_rank_scores(ranks: Sequence[int], sizes: Sequence[int]) -> list[float]:
@@ -294,11 +297,14 @@ def token_rank_scores(ranks: Sequence[int], sizes: Sequence[int]) -> list[float]
 
 
 def aggregate(ranks: Sequence[int], sizes: Sequence[int], nlls: Sequence[float]) -> dict[str, Any]:
-    """Row scores from per-token values. Rows without response tokens get NaN (they are never selected)."""
+    """Row scores from per-token values.
+
+    A row without response tokens (empty, or truncated away) has rank scores 0.0, as in the official code, and a
+    NaN perplexity (so the ppl and ifd metrics never select it).
+    """
     n = len(ranks)
     if n == 0:
-        nan = float("nan")
-        return {"rank_score": nan, "rank_score_all": nan, "ppl": nan, "n_response_tokens": 0}
+        return {"rank_score": 0.0, "rank_score_all": 0.0, "ppl": float("nan"), "n_response_tokens": 0}
     s = token_rank_scores(ranks, sizes)
     # The official code averages only tokens with s_i > 1e-6, i.e. it skips top-1 tokens; all-top-1 rows score 0.
     non_top1 = [v for v, r in zip(s, ranks, strict=True) if r > 0]
@@ -314,9 +320,3 @@ def aggregate(ranks: Sequence[int], sizes: Sequence[int], nlls: Sequence[float])
 def random_score(seed: int, row_id: str) -> float:
     """A uniform [0, 1) score that depends only on (seed, row id): stable across runs and resumes."""
     return random.Random(f"{seed}:{row_id}").random()
-
-
-def check_text(value: Any, field: str, row_id: str, source: str) -> str:
-    if not isinstance(value, str):
-        raise DataError(f"{source}: row {row_id}: field '{field}' must be a string, got {type(value).__name__}")
-    return value

@@ -116,15 +116,20 @@ def select(
     direction: str = "hardest",
     soft_peak: float = 1.0,
     seed: int = 42,
+    hard_zero_count: str = "keep_none",
 ) -> list[bool]:
     """Which rows to keep. ``groups=None`` is the "full" strategy (one global ranking).
 
-    Higher score = harder. Rows with a NaN score (nothing to score) are never kept.
+    Higher score = harder. Rows with a NaN score are never kept. ``hard_zero_count`` decides what hard selection
+    does with a group whose keep count rounds to 0: ``keep_none`` (what the paper describes) or ``keep_group``
+    (the official ``hard_full_sample``, whose ``sorted_data[-0:]`` is the whole group).
     """
     if method not in ("hard", "soft", "random"):
         raise ValueError(f"method must be hard, soft or random, got {method!r}")
     if direction not in ("hardest", "easiest"):
         raise ValueError(f"direction must be hardest or easiest, got {direction!r}")
+    if hard_zero_count not in ("keep_none", "keep_group"):
+        raise ValueError(f"hard_zero_count must be keep_none or keep_group, got {hard_zero_count!r}")
     members: dict[str, list[int]] = defaultdict(list)
     for i, score in enumerate(scores):
         if not math.isnan(score):
@@ -139,7 +144,9 @@ def select(
         n = len(rows)
         if method == "hard":
             k = min(n, round_stoch(n * keep_ratio, rng))
-            chosen = rows[n - k :] if k else []
+            if k == 0 and hard_zero_count == "keep_group":
+                k = n
+            chosen = rows[n - k :]
         elif method == "random":
             k = min(n, round_stoch(n * keep_ratio, rng))
             chosen = [rows[j] for j in rng.choice(n, size=k, replace=False)] if k else []
