@@ -20,6 +20,9 @@ def setup(level: str | int | None = None) -> None:
     level = level or os.environ.get("COMPEFF_HF_LOG_LEVEL", "INFO")
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("[compeff-hf %(asctime)s] %(message)s", datefmt="%H:%M:%S"))
+    from .hub.redact import RedactingFilter
+
+    handler.addFilter(RedactingFilter())  # no token or key reaches the terminal or a log file
     root = logging.getLogger("compeff_hf")
     root.addHandler(handler)
     root.setLevel(level)

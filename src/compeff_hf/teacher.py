@@ -16,9 +16,11 @@ from typing import Any, ClassVar
 from .configs import StageConfig
 from .data import load_rows, row_id
 from .errors import DataError
+from .hub.redact import redact_text, strip_url_credentials
 from .llm.config import EndpointArgs
 from .log import get_logger
 from .stage import StageDir
+from .validate import check_empty_texts
 
 logger = get_logger(__name__)
 
@@ -70,20 +72,28 @@ def main(config: TeacherConfig) -> int:
 
     if not config.input:
         raise DataError("the teacher stage needs --input: an instructions dataset with a `messages` column")
+    # Input and endpoint are checked before the folder is claimed: a failed start leaves nothing behind.
+    ds = load_rows(config.input, columns=["messages"], what="teacher input")
+    if config.limit is not None:
+        ds = ds.select(range(min(config.limit, len(ds))))
+    rows = ds.to_list()
+    requests = []
+    for i, row in enumerate(rows):
+        messages = _messages(row, i, config.input)
+        row.setdefault("id", None)
+        row["id"] = row["id"] or row_id("instruction", messages)
+        requests.append(ChatRequest(messages=messages, meta={"row_id": row["id"]}))
+    check_empty_texts([r.messages[-1]["content"] for r in requests], f"teacher input {config.input}", "user turn")
+    if not rows:
+        raise DataError(f"teacher input {config.input}: no rows to answer")
+    if config.endpoint_url:
+        from .llm.client import check_reachable
+
+        check_reachable(config.endpoint_url)
     stage = StageDir(config.resolved_output_dir(), config, stage="teacher")
     if stage.prepare(config.overwrite):
         return 0
     try:
-        ds = load_rows(config.input, columns=["messages"], what="teacher input")
-        if config.limit is not None:
-            ds = ds.select(range(min(config.limit, len(ds))))
-        rows = ds.to_list()
-        requests = []
-        for i, row in enumerate(rows):
-            messages = _messages(row, i, config.input)
-            row.setdefault("id", None)
-            row["id"] = row["id"] or row_id("instruction", messages)
-            requests.append(ChatRequest(messages=messages, meta={"row_id": row["id"]}))
         ledger = stage.ledger("requests")
         with endpoint_for(config) as endpoint:
             results = run_chat_requests(requests, endpoint, ledger, desc="teacher")
@@ -100,8 +110,10 @@ def main(config: TeacherConfig) -> int:
             if res["status"] == "ok":
                 ok.append({**row, "output": res["output"], **meta})
             else:
-                failed.append({**row, "error": res.get("error"), **meta})
+                failed.append({**row, "error": redact_text(res.get("error") or ""), **meta})
         stage.save_dataset(datasets.Dataset.from_list(ok) if ok else datasets.Dataset.from_dict({}), "data")
+        if not failed:
+            stage.remove_dataset("failed")  # rows of an earlier run that have all been answered since
         if failed:
             stage.save_dataset(datasets.Dataset.from_list(failed), "failed")
             if not config.accept_failures:
@@ -119,7 +131,7 @@ def main(config: TeacherConfig) -> int:
             prompt_tokens=sum(r.get("prompt_tokens") or 0 for r in results if r["status"] == "ok"),
             completion_tokens=sum(r.get("completion_tokens") or 0 for r in results if r["status"] == "ok"),
             model=config.model,
-            endpoint=config.endpoint_url or "embedded",
+            endpoint=strip_url_credentials(config.endpoint_url) or "embedded",
         )
         logger.info(
             "teacher: %d/%d rows answered, %d completion tokens, in %.0f s -> %s",

@@ -245,6 +245,9 @@ def write_bundle(stage: StageDir, results: dict[str, Any], ledger: Any) -> None:
 
 def main(config: EvalConfig) -> int:
     """`compeff-hf eval`: evaluate, print the table, write the bundle (see the module docstring)."""
+    from ..models import check_tokenizer, load_tokenizer
+
+    check_tokenizer(config.model, load_tokenizer(config.model), need_chat_template=config.chat_template, what="--model")
     stage = StageDir(config.resolved_output_dir(), config, stage="eval")
     if stage.prepare(config.overwrite):
         print((stage.root / "results.md").read_text())

@@ -293,6 +293,15 @@ def run(config: FilterConfig) -> dict[str, Any]:
         raise RecipeError("filter needs --input (a teacher stage folder, a dataset file/folder, or a Hub id)")
     if config.push_to_hub and not config.hub_repo_id:
         raise RecipeError("--push_to_hub true needs --hub_repo_id (e.g. me/my-filtered-data)")
+    if config.metric != "random" or config.proxy_responses:  # checked before the folder is claimed
+        from ..models import check_tokenizer, load_tokenizer
+
+        check_tokenizer(
+            config.scorer_model,
+            load_tokenizer(config.scorer_model),
+            need_chat_template=config.formatting == "chat",
+            what="--scorer_model",
+        )
     stage = StageDir(config.resolved_output_dir(), config, stage="filter")
     if stage.prepare(config.overwrite):
         return stage.summary() or {}

@@ -178,6 +178,18 @@ def _classify(err: BaseException) -> _Failure:
     return _Failure(f"{name}: {text}", retryable=True)
 
 
+class EmptyCompletion(ValueError):
+    """The endpoint answered with empty or whitespace-only text."""
+
+
+def _scrub(text: str, endpoint: EndpointArgs) -> str:
+    """An error as it may be stored: the API token (any length) and inline credentials masked."""
+    from ..hub.redact import known_secrets, redact_text
+
+    token = _api_token(endpoint)
+    return redact_text(text, secrets=sorted({*known_secrets(), *([token] if token else [])}, key=len, reverse=True))
+
+
 def _backoff(attempt: int, base: float) -> float:
     return min(_MAX_RETRY_WAIT_S, base * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
 
@@ -284,10 +296,14 @@ class _Run:
                     finish_reason = choice.finish_reason
                     if content is None:
                         raise ValueError("malformed response: the choice has no message content")
+                if not content.strip():
+                    # An empty answer is no answer: retried like a transport error, then a failure with a reason.
+                    raise EmptyCompletion(f"empty completion (finish_reason={finish_reason})")
             except asyncio.CancelledError:
                 raise
             except Exception as err:
                 failure = _classify(err)
+                failure.error = _scrub(failure.error, ep)
                 if failure.retryable and attempt <= ep.max_retries and self.abort is None:
                     wait = _backoff(attempt, ep.retry_backoff_s)
                     if failure.retry_after is not None:
@@ -413,9 +429,13 @@ def check_reachable(url: str, timeout: float = 10.0) -> None:
     try:
         httpx.get(url.rstrip("/") + "/health", timeout=timeout)
     except httpx.HTTPError as err:
+        from ..hub.redact import redact_text
+
         raise EndpointError(
-            f"cannot reach the endpoint {url} ({type(err).__name__}: {err}). Start the server, fix --endpoint_url, "
-            "or leave endpoint_url empty to use the embedded server."
+            redact_text(
+                f"cannot reach the endpoint {url} ({type(err).__name__}: {err}). Start the server, fix "
+                "--endpoint_url, or leave endpoint_url empty to use the embedded server."
+            )
         ) from None
 
 

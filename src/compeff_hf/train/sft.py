@@ -48,6 +48,11 @@ def main(
 def train(script_args: ScriptArguments, model_args: ModelArguments, training_args: TrainConfig) -> dict[str, Any]:
     """Run (or skip, or resume) one training; returns the summary written to ``<output_dir>/summary.json``."""
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated.*")
+    if training_args.hub_token:
+        # Handed to huggingface_hub through the environment, so training_args.bin and training_info.json never
+        # hold it.
+        os.environ["HF_TOKEN"] = training_args.hub_token
+        training_args.hub_token = None
     student = resolve_model(model_args.model_name_or_path)
     output_dir = Path(training_args.output_dir)
     stage = StageDir(output_dir, script_args, model_args, training_args, stage="train")
@@ -169,6 +174,9 @@ def _train(
         result=result,
         eot=tokenizer.convert_ids_to_tokens(eot),
     )
+    from ..hub.redact import redact
+
+    info = redact(info)
     (output_dir / "training_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str))
     info["card_builder"] = write_card(output_dir, info)
     summary = stage.finish(
