@@ -171,7 +171,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise RecipeError(f"{path}: not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise RecipeError(f"{path}{where}: not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a YAML mapping of field: value, got {type(data).__name__}")
     return {key: _expand_env(value, f"{path}: key '{key}'") for key, value in data.items()}
@@ -221,6 +224,10 @@ def validate_keys(
             )
 
 
+def _one_line_error(message: str) -> typing.NoReturn:
+    raise RecipeError(f"{message} (see `--help`)")
+
+
 class RecipeParser:
     """Parse ``[--config recipe.yaml] [--field value ...]`` into dataclasses.
 
@@ -251,6 +258,7 @@ class RecipeParser:
         self._parser.add_argument(
             "--config", type=str, default=None, help="YAML recipe; flags given after it override its values."
         )
+        self._parser.error = _one_line_error  # argparse's usage dump buries the one line that matters
 
     def print_help(self) -> None:
         self._parser.print_help()

@@ -203,14 +203,17 @@ class StageDir:
         """Record what this stage has written so far: everything new since the claim, plus what it owned."""
         if not self._claimed or not self.root.is_dir():
             return
-        files = sorted((self.owned() | _entries(self.root)) - self._before - {".lock"})
+        present = _entries(self.root)
+        files = sorted(((self.owned() & present) | present) - self._before - {".lock", f"{MANIFEST}.tmp"})
         tmp = self.root / f"{MANIFEST}.tmp"
         tmp.write_text(json.dumps({"stage": self.stage, "files": files}, indent=1))
         tmp.replace(self.root / MANIFEST)
 
     def has_work(self) -> bool:
         """Whether the folder holds more than a claim: ledger rows, datasets or a summary of this stage."""
-        owned = self.owned() & _entries(self.root)
+        present = _entries(self.root)
+        mine = self.owned() | _LEGACY_OWNED | (present - self._before if self._claimed else set())
+        owned = mine & present
         ledger = self.root / "_ledger"
         if "_ledger" in owned and any(p.stat().st_size > 0 for p in ledger.glob("*.jsonl")):
             return True
@@ -250,6 +253,7 @@ class StageDir:
     def ledger(self, name: str = "rows") -> Ledger:
         if name not in self._ledgers:
             self._ledgers[name] = Ledger(self.root / "_ledger" / f"{name}.jsonl")
+            self._sync_manifest()
         return self._ledgers[name]
 
     def save_dataset(self, ds: Any, name: str = "data") -> Path:

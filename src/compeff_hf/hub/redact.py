@@ -32,7 +32,7 @@ _INLINE = [
     (
         re.compile(
             r"(?i)([\"']?(?:api_key|apikey|access_token|authorization|password|secret)[\"']?\s*[:=]\s*[\"']?)"
-            r"(?!<redacted>)[^\s\"',}]+"
+            r"(?!<redacted>|[Bb]earer\s)[^\s\"',}]+"
         ),
         r"\1" + REDACTED,
     ),
