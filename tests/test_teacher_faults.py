@@ -8,14 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from compeff_hf.cli import main as cli_main
 from compeff_hf.data import load_rows
 
 sys.path.insert(0, str(Path(__file__).parent / "llm"))
-from faulty_server import FaultyServer, Schedule
+from faulty_server import FaultyServer, KillingServer, Schedule, content_key
 
 KEY = "k3y-abc"  # short on purpose: scrubbing must not depend on a minimum length
 LONG_KEY = "sk-proj-0123456789abcdefghij"
@@ -146,28 +145,6 @@ def test_a_clean_rerun_removes_the_stale_failed_dataset(tmp_path):
     assert "failed" not in [c.name for c in stage_configs(out)]  # publish would push nothing stale
 
 
-class KillingServer(FaultyServer):
-    """Answers ``answer`` requests, then SIGKILLs the client process when the next request arrives."""
-
-    def __init__(self, answer: int) -> None:
-        super().__init__()
-        self.answer = answer
-        self.victim: int | None = None
-        self.ready = threading.Event()
-        self.answered: list[str] = []
-
-    def _answer(self, body: dict) -> dict:
-        self.ready.wait(60)  # the pid is known before anything is answered: no race with the start
-        with self._lock:
-            if len(self.answered) >= self.answer:
-                if self.victim is not None:
-                    os.kill(self.victim, signal.SIGKILL)
-                    self.victim = None
-                raise ConnectionResetError  # never answered
-            self.answered.append(body["messages"][-1]["content"])
-        return super()._answer(body)
-
-
 def test_kill_9_loses_at_most_the_requests_in_flight(tmp_path):
     concurrency, answered = 4, 40
     data = _instructions(tmp_path / "ins.jsonl", 60)
@@ -186,7 +163,7 @@ def test_kill_9_loses_at_most_the_requests_in_flight(tmp_path):
     assert len(first) == answered
     with FaultyServer() as again:
         assert cli_main([*base, "--endpoint_url", again.url]) == 0
-        resent = [e["body"]["messages"][-1]["content"] for e in again.log.entries]
+        resent = [content_key(e["body"]["messages"]) for e in again.log.entries]
     asked_twice = set(first) & set(resent)
     assert len(asked_twice) <= concurrency, f"{len(asked_twice)} answered requests were sent again"
     assert len(resent) == 60 - answered + len(asked_twice)
