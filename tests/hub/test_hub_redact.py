@@ -55,6 +55,9 @@ def test_known_secrets_reads_env_by_name_and_by_key_shape(clean_env):
     clean_env.setenv("MY_SERVICE_API_KEY", "abc")  # short: kept (matched as a whole word later)
     clean_env.setenv("MY_PASSWORD", "   ")  # blank: nothing to scrub
     clean_env.setenv("PROMPT_TOKENS", "12")  # not a secret name
+    clean_env.setenv("USE_AUTH", "1")  # flags, not credentials
+    clean_env.setenv("HF_HUB_TOKEN", "true")
+    clean_env.setenv("SOME_SECRET", "on")
     clean_env.setattr("huggingface_hub.get_token", lambda: "hf_fromlogin00000000000")
     secrets = known_secrets()
     assert secrets == ["hf_tokenvalue0000000000000", "hf_fromlogin00000000000", "abc"]  # longest first
@@ -243,16 +246,20 @@ def test_the_package_log_handler_redacts(clean_env):
     """log.setup's handler: a token logged by any compeff_hf module never reaches the terminal."""
     from compeff_hf import log
 
+    logger = logging.getLogger("compeff_hf")
+    before = list(logger.handlers)
+    clean_env.setattr(log, "_CONFIGURED", False)
+    clean_env.setattr(logger, "propagate", logger.propagate)
+    clean_env.setattr(logger, "level", logger.level)
     log.setup()
-    clean_env.setenv("HF_TOKEN", "hf_loggedtoken000000")
-    handlers = logging.getLogger("compeff_hf").handlers
-    assert handlers
-    stream = io.StringIO()
-    for handler in handlers:
-        old = handler.setStream(stream) if isinstance(handler, logging.StreamHandler) else None
-        try:
-            handler.handle(_record("token is %s", "hf_loggedtoken000000"))
-        finally:
-            if old is not None:
-                handler.setStream(old)
-    assert "token is" in stream.getvalue() and "hf_loggedtoken" not in stream.getvalue()
+    added = [h for h in logger.handlers if h not in before]
+    try:
+        assert len(added) == 1
+        clean_env.setenv("HF_TOKEN", "hf_loggedtoken000000")
+        stream = io.StringIO()
+        added[0].stream = stream
+        added[0].handle(_record("token is %s", "hf_loggedtoken000000"))
+        assert "token is" in stream.getvalue() and "hf_loggedtoken" not in stream.getvalue()
+    finally:
+        for handler in added:
+            logger.removeHandler(handler)

@@ -37,6 +37,7 @@ _INLINE = [
         r"\1" + REDACTED,
     ),
 ]
+_NOT_SECRETS = {"true", "false", "yes", "no", "none", "null", "off", "on"}
 # Secrets shorter than this are replaced only as whole words, so a short key does not mangle ordinary text.
 _WHOLE_WORD_BELOW = 8
 
@@ -56,8 +57,9 @@ def known_secrets() -> list[str]:
         values.add(get_token() or "")
     except Exception:  # a broken token file must not break redaction itself
         pass
-    # Any length: short values are matched as whole words only (see redact_text).
-    return sorted((v for v in values if v.strip()), key=len, reverse=True)
+    # Any real length (short values are matched as whole words only, see redact_text); flag-like values such as
+    # USE_AUTH=1 or AUTH=true are settings, not credentials, and scrubbing them would mangle ordinary text.
+    return sorted((v for v in values if len(v.strip()) >= 3 and v.lower() not in _NOT_SECRETS), key=len, reverse=True)
 
 
 def redact_text(text: str, secrets: list[str] | None = None, inline: bool = True) -> str:
