@@ -335,3 +335,162 @@ def test_iter_batches():
 
     assert list(iter_batches([1, 2, 3, 4, 5], 2)) == [[1, 2], [3, 4], [5]]
     assert list(iter_batches([], 3)) == []
+
+
+# --------------------------------------------------------------------------------- pinned details (mutation testing)
+
+
+@pytest.fixture
+def stage_log(caplog):
+    import logging
+
+    logger = logging.getLogger("compeff_hf.stage")
+    logger.addHandler(caplog.handler)  # the package logger may not propagate once log.setup() ran
+    caplog.handler.setLevel(logging.INFO)
+    old = logger.level
+    logger.setLevel(logging.INFO)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+    logger.setLevel(old)
+
+
+def test_ledger_writes_utf8_json_lines_in_a_new_folder(tmp_path):
+    from pathlib import Path
+
+    path = tmp_path / "a" / "b" / "r.jsonl"
+    ledger = Ledger(path)
+    ledger.append({"id": "é", "where": Path("/x/y")})
+    ledger.close()
+    assert ledger._fh.closed
+    assert path.read_bytes() == '{"id": "é", "where": "/x/y"}\n'.encode()
+    assert Ledger(path).get("é") == {"id": "é", "where": "/x/y"}
+
+
+def test_a_stage_dir_before_prepare(tmp_path):
+    import datasets
+
+    root = tmp_path / "x" / "y"
+    stage = StageDir(root, stage="demo")
+    assert stage.hash == "none" and not stage.has_work() and stage.owned() >= {"_ledger", "summary.json"}
+    stage.release()  # nothing claimed: nothing to do, no error
+    stage.save_dataset(datasets.Dataset.from_list([{"id": "a"}]))
+    assert not (root / ".stage_files.json").exists()  # only a claimed folder keeps a manifest
+    nested = StageDir(tmp_path / "n1" / "n2" / "out", Cfg(), stage="demo")
+    assert nested.prepare() is False and (tmp_path / "n1" / "n2" / "out" / "config.yaml").is_file()
+    nested.release()
+
+
+def test_a_folder_that_existed_is_kept_after_a_start_that_did_nothing(tmp_path):
+    root = tmp_path / "mine"
+    root.mkdir()
+    stage = StageDir(root, Cfg(), stage="demo")
+    stage.prepare()
+    stage.release()
+    assert root.is_dir() and _names(root) == [".lock"]
+
+
+def test_config_yaml_holds_the_resolved_config(tmp_path):
+    import yaml
+
+    stage = StageDir(tmp_path / "o", Cfg(size=7), stage="demo")
+    stage.prepare()
+    saved = yaml.safe_load((tmp_path / "o" / "config.yaml").read_text())
+    assert saved["size"] == 7 and saved["seed"] == 42
+    assert (tmp_path / "o" / ".config_hash").read_text() == stage.hash
+    stage.release()
+
+
+def test_resume_and_skip_are_logged(tmp_path, stage_log):
+    root = tmp_path / "o"
+    stage = StageDir(root, Cfg(), stage="demo")
+    stage.prepare()
+    stage.ledger().append({"id": "a"})
+    stage.release()
+    StageDir(root, Cfg(), stage="demo").prepare()
+    assert f"demo: resuming partial output in {root}" in stage_log.text
+    done = StageDir(root, Cfg(), stage="demo")
+    done.finish()
+    assert StageDir(root, Cfg(), stage="demo").prepare() is True
+    assert f"demo: finished output for this config exists in {root}; skipping" in stage_log.text
+
+
+def test_summary_json_is_utf8_and_serialises_any_value(tmp_path):
+    import re
+    import time
+    from pathlib import Path
+
+    stage = StageDir(tmp_path / "o", Cfg(), stage="demo")
+    stage.prepare()
+    stage.started = time.time() - 2.0
+    stage.finish(note="café", where=Path("/data/x"))
+    raw = (tmp_path / "o" / "summary.json").read_text(encoding="utf-8")
+    assert '"note": "café"' in raw and '"where": "/data/x"' in raw
+    summary = json.loads(raw)
+    assert 2.0 <= summary["wall_time_s"] < 60
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", summary["finished_at"])
+    assert summary["finished_at"][:4] == time.strftime("%Y", time.gmtime())
+
+
+@pytest.mark.parametrize(("count", "shown"), [(5, "(f0, f1, f2, f3, f4)"), (6, "(f0, f1, f2, f3, f4 and 1 more)")])
+def test_overwrite_refusal_lists_the_foreign_entries(tmp_path, count, shown):
+    root = tmp_path / "out"
+    root.mkdir()
+    for i in range(count):
+        (root / f"f{i}").write_text("x")
+    with pytest.raises(CompEffError) as err:
+        StageDir(root, Cfg(), stage="demo").prepare(overwrite=True)
+    assert shown in str(err.value) and "Choose another --output_dir, or move those files away" in str(err.value)
+
+
+def test_has_work_reads_the_manifest_and_ignores_foreign_files(tmp_path):
+    root = tmp_path / "o"
+    (root / "data").mkdir(parents=True)
+    (root / ".stage_files.json").write_text(json.dumps({"stage": "demo", "files": ["data", ".config_hash"]}))
+    (root / ".config_hash").write_text("abc")
+    assert StageDir(root, Cfg(), stage="demo").has_work()  # a dataset the manifest lists
+    (root / "data").rmdir()
+    (root / "notes.txt").write_text("user file")
+    assert not StageDir(root, Cfg(), stage="demo").has_work()  # a user's file is not the stage's work
+
+
+def test_giving_back_a_claim_keeps_unexpected_ledger_files(tmp_path):
+    root = tmp_path / "o"
+    root.mkdir()
+    stage = StageDir(root, Cfg(), stage="demo")
+    stage.prepare()
+    (root / "_ledger").mkdir()
+    (root / "_ledger" / "notes.bin").write_bytes(b"not a ledger")
+    stage.release()
+    assert (root / "_ledger" / "notes.bin").exists() and not (root / ".config_hash").exists()
+
+
+def test_push_to_hub_when_asked(tmp_path, monkeypatch, stage_log):
+    import compeff_hf.hub.push as push
+
+    calls = []
+    monkeypatch.setattr(push, "push_stage_output", lambda *a: calls.append(a))
+
+    @dataclass
+    class Quiet(StageConfig):
+        pass
+
+    root = tmp_path / "o"
+    pushing = Quiet(push_to_hub=True, hub_repo_id="me/data", hub_private=True)
+    also = Quiet(push_to_hub=True, hub_repo_id="me/other")
+    stage = StageDir(root, Quiet(), pushing, also, stage="demo")
+    stage.prepare()
+    stage.finish()
+    assert calls == [(root, "me/data", None, True)]  # the first asking config, once
+    assert f"demo: pushing {root} to the Hub repo me/data" in stage_log.text
+    calls.clear()
+    assert StageDir(root, Quiet(), pushing, also, stage="demo").prepare() is True  # done: pushed again, idempotent
+    assert calls == [(root, "me/data", None, True)]
+    calls.clear()
+    quiet = StageDir(tmp_path / "p", Quiet(), stage="demo")
+    quiet.prepare()
+    quiet.finish()
+    assert calls == []
+    public = StageDir(tmp_path / "q", Quiet(push_to_hub=True, hub_repo_id="me/pub"), stage="demo")
+    public.prepare()
+    public.finish()
+    assert calls == [(tmp_path / "q", "me/pub", None, False)]

@@ -63,6 +63,18 @@ def test_known_secrets_reads_env_by_name_and_by_key_shape(clean_env):
     assert secrets == ["hf_tokenvalue0000000000000", "hf_fromlogin00000000000", "abc"]  # longest first
 
 
+def test_no_login_adds_no_secret(clean_env):
+    clean_env.setenv("API_KEY", "value-123456")
+    assert known_secrets() == ["value-123456"]
+
+
+def test_longer_secrets_are_replaced_before_the_ones_they_contain(clean_env):
+    clean_env.setenv("A_API_KEY", "secret-core")
+    clean_env.setenv("B_API_KEY", "a-secret-core")  # sorts before "secret-core" alphabetically, not by length
+    assert known_secrets() == ["a-secret-core", "secret-core"]
+    assert redact_text("x a-secret-core y") == f"x {REDACTED} y"
+
+
 def test_known_secrets_survive_a_broken_token_store(clean_env):
     def broken():
         raise OSError("unreadable token file")
@@ -170,6 +182,13 @@ def test_scrub_parquet_rewrites_only_files_holding_secrets(tmp_path, clean_env):
     out = table.to_pylist()
     assert out[0]["error"] == f"HTTP 401: bad key {REDACTED}" and out[1]["error"] == "fine"
     assert out[1]["messages"][0]["content"] == f"{REDACTED} again" and out[0]["n"] == 1
+    import pyarrow as pa
+
+    wide = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({"t": pa.array(["LEAK-123456 here"], type=pa.large_string())}), str(wide))
+    rewritten = pq.read_table(io.BytesIO(scrub_parquet(wide)))
+    assert rewritten.schema.field("t").type == pa.large_string()  # the column keeps its type
+    assert rewritten.column("t").to_pylist() == [f"{REDACTED} here"]
     ok = tmp_path / "ok.parquet"
     Dataset.from_list([{"id": "a", "text": "nothing here"}]).to_parquet(str(ok))
     assert scrub_parquet(ok) is None

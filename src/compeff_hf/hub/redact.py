@@ -95,7 +95,7 @@ def strip_url_credentials(url: str | None) -> str | None:
     """A URL without ``user:password@`` and with secret query values masked: what may be stored or printed."""
     if not url:
         return url
-    return redact_text(url, secrets=[])
+    return redact_text(url)
 
 
 def scrub_strings(obj: Any, secrets: list[str] | None = None) -> Any:
