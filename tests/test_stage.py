@@ -494,3 +494,43 @@ def test_push_to_hub_when_asked(tmp_path, monkeypatch, stage_log):
     public.prepare()
     public.finish()
     assert calls == [(tmp_path / "q", "me/pub", None, False)]
+
+
+def test_push_reads_only_the_fields_a_config_has(tmp_path, monkeypatch):
+    import compeff_hf.hub.push as push
+
+    calls = []
+    monkeypatch.setattr(push, "push_stage_output", lambda *a: calls.append(a))
+
+    @dataclass
+    class NoHubFields:  # e.g. the train stage's ModelArguments
+        lora_r: int = 8
+
+    @dataclass
+    class PushOnly:
+        push_to_hub: bool = True
+        hub_repo_id: str = "me/x"
+
+    @dataclass
+    class NoRepo:
+        push_to_hub: bool = True
+
+    stage = StageDir(tmp_path / "a", NoHubFields(), stage="demo")
+    stage.prepare()
+    stage.finish()
+    assert calls == []
+    stage = StageDir(tmp_path / "b", PushOnly(), stage="demo")
+    stage.prepare()
+    stage.finish()
+    assert calls == [(tmp_path / "b", "me/x", None, False)]  # no hub_private field: public
+    stage = StageDir(tmp_path / "c", NoRepo(), stage="demo")
+    stage.prepare()
+    with pytest.raises(CompEffError, match="hub_repo_id is empty"):
+        stage.finish()
+
+
+def test_dataset_path():
+    from pathlib import Path
+
+    assert StageDir("/r", stage="demo").dataset_path() == Path("/r/data")
+    assert StageDir("/r", stage="demo").dataset_path("failed") == Path("/r/failed")
