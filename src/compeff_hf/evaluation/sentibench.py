@@ -247,7 +247,9 @@ def main(config: EvalConfig) -> int:
     """`compeff-hf eval`: evaluate, print the table, write the bundle (see the module docstring)."""
     from ..models import check_tokenizer, load_tokenizer
 
-    check_tokenizer(config.model, load_tokenizer(config.model), need_chat_template=config.chat_template, what="--model")
+    check_tokenizer(
+        config.model, load_tokenizer(config.model), need_chat_template=config.chat_template, what="--model"
+    )
     stage = StageDir(config.resolved_output_dir(), config, stage="eval")
     if stage.prepare(config.overwrite):
         print((stage.root / "results.md").read_text())
