@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -78,19 +77,40 @@ def start(args: list[str], log: Path) -> subprocess.Popen:
     )
 
 
-def kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> bool:
-    """SIGKILL the run's process group as soon as ready() holds; False if the run ended first."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            return False
-        if ready():
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise AssertionError("kill point never reached")
+# Runs the CLI with a kill point planted: the run SIGKILLs its own process group (the embedded server too) right
+# after the Nth ledger row of a stage is written, or right after a stage claims its folder. The kill point is an
+# event of the run itself, not a timer, so it can never race the stage finishing.
+_KILL_AT = """
+import os, signal, sys
+from compeff_hf import stage
+kind, target, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if kind == "rows":
+    append, seen = stage.Ledger.append, [0]
+    def killing_append(self, row):
+        append(self, row)
+        if f"/{target}/_ledger/" in str(self.path):
+            seen[0] += 1
+            if seen[0] >= n:
+                os.killpg(0, signal.SIGKILL)
+    stage.Ledger.append = killing_append
+else:
+    prepare = stage.StageDir.prepare
+    def killing_prepare(self, overwrite=False):
+        skip = prepare(self, overwrite)
+        if self.root.name == target and not skip:
+            os.killpg(0, signal.SIGKILL)
+        return skip
+    stage.StageDir.prepare = killing_prepare
+from compeff_hf.cli import main
+sys.exit(main(sys.argv[4:]))
+"""
+
+
+def run_killed_at(args: list[str], log: Path, kind: str, target: str, n: int = 1) -> None:
+    """Run with a kill point (see _KILL_AT); fails if the run ends without reaching it."""
+    cli = args[args.index("compeff_hf.cli") + 1 :]
+    proc = start([sys.executable, "-c", _KILL_AT, kind, target, str(n), *cli], log)
+    assert proc.wait(timeout=1500) == -signal.SIGKILL, f"kill point {kind} {target} never reached"
 
 
 def ledger_lines(path: Path) -> list[dict]:
@@ -233,17 +253,10 @@ def test_sigkill_in_each_stage_resumes_to_the_same_outputs(clean_run, tmp_path, 
     log = tmp_path / "log.txt"
     args = run_args(out, tiny_gemma, sentibench_dir)
 
-    def has_rows(folder: str, minimum: int = 1):
-        return lambda: sum(len(ledger_lines(p)) for p in (out / folder / "_ledger").glob("*.jsonl")) >= minimum
-
-    def started(folder: str):
-        return lambda: (out / folder).exists()
-
-    kill_points = [has_rows("construct", 3), has_rows("teacher", 2), started("train"), started("eval")]
-    killed = 0
-    for ready in kill_points:
-        killed += kill_when(start(args, log), ready)
-    assert killed >= 3, log.read_text()[-4000:]
+    run_killed_at(args, log, "rows", "construct", 3)
+    run_killed_at(args, log, "rows", "teacher", 2)
+    run_killed_at(args, log, "claim", "train")
+    run_killed_at(args, log, "claim", "eval")
     final = start(args, log)
     assert final.wait(timeout=1500) == 0, log.read_text()[-4000:]
 

@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         configs = parser.parse(rest)
         return int(_load(command.entry)(*configs) or 0)
     except CompEffError as err:
-        print(f"compeff-hf {name}: error: {err}", file=sys.stderr)
+        from .hub.redact import redact_text
+
+        print(f"compeff-hf {name}: error: {redact_text(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -110,9 +110,12 @@ def config_hash(*configs: Any) -> str:
 
 def save_config(path: Path, *configs: Any) -> None:
     """Write the resolved config next to a stage's output (one mapping; keys are the dataclass fields)."""
+    from .hub.redact import redact
+
     merged: dict[str, Any] = {}
     for config in configs:
         merged.update(to_dict(config))
+    merged = redact(merged)  # no token, key or URL credential is ever written to disk
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(merged, sort_keys=False, allow_unicode=True))
 
@@ -168,7 +171,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise RecipeError(f"{path}: not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise RecipeError(f"{path}{where}: not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a YAML mapping of field: value, got {type(data).__name__}")
     return {key: _expand_env(value, f"{path}: key '{key}'") for key, value in data.items()}
@@ -218,6 +224,10 @@ def validate_keys(
             )
 
 
+def _one_line_error(message: str) -> typing.NoReturn:
+    raise RecipeError(f"{message} (see `--help`)")
+
+
 class RecipeParser:
     """Parse ``[--config recipe.yaml] [--field value ...]`` into dataclasses.
 
@@ -248,6 +258,7 @@ class RecipeParser:
         self._parser.add_argument(
             "--config", type=str, default=None, help="YAML recipe; flags given after it override its values."
         )
+        self._parser.error = _one_line_error  # argparse's usage dump buries the one line that matters
 
     def print_help(self) -> None:
         self._parser.print_help()
@@ -255,6 +266,12 @@ class RecipeParser:
     def parse(self, args: Sequence[str] | None = None) -> tuple[Any, ...]:
         args = list(sys.argv[1:] if args is None else args)
         source = "command line"
+        given = [a for a in args if a == "--config" or a.startswith("--config=")]
+        if len(given) > 1:
+            raise RecipeError("--config given more than once; pass one recipe and override its values with flags")
+        if given and given[0] != "--config":  # --config=path
+            i = args.index(given[0])
+            args[i : i + 1] = ["--config", given[0].split("=", 1)[1]]
         if "--config" in args:
             i = args.index("--config")
             if i + 1 >= len(args):
@@ -274,12 +291,19 @@ class RecipeParser:
             if exit_.code not in (0, None):
                 raise RecipeError(f"invalid command-line flags {args} (see the message above and `--help`)") from None
             raise
+        except (ValueError, TypeError) as err:  # a dataclass __post_init__ refusing a value
+            raise RecipeError(f"{source}: {str(err).strip().splitlines()[0]}") from None
         *configs, remaining = parsed
         # The config path itself is consumed by argparse into a namespace attribute; drop it from the leftovers.
         remaining = [r for r in remaining if r]
         if remaining:
             raise RecipeError(f"unknown command-line flags: {remaining} (see `--help`)")
-        return tuple(c for c in configs if dataclasses.is_dataclass(c))
+        from .validate import check_ranges
+
+        configs = [c for c in configs if dataclasses.is_dataclass(c)]
+        for config in configs:
+            check_ranges(config)
+        return tuple(configs)
 
 
 def parse_recipe(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
+from .validate import check_text_file, check_unique_ids
 
 LOCAL_SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
 
@@ -50,6 +51,8 @@ def load_rows(
                 )
             if path.stat().st_size == 0:
                 raise DataError(f"{what} {path}: the file is empty")
+            if kind != "parquet":
+                check_text_file(path, what)
             ds = datasets.load_dataset(kind, data_files=str(path), split="train")
         elif path.is_dir():
             ds = _load_folder(path, split=split, config_name=config_name)
@@ -63,6 +66,7 @@ def load_rows(
         raise DataError(f"{what} {ref}: could not be loaded ({type(err).__name__}: {err})") from err
     if columns:
         require_columns(ds, columns, source=str(ref))
+    check_unique_ids(ds, f"{what} {ref}")
     return ds
 
 
@@ -73,6 +77,10 @@ def _load_folder(path: Path, *, split: str, config_name: str | None) -> Any:
         return datasets.load_from_disk(str(path))
     if (path / "dataset_dict.json").exists():
         return datasets.load_from_disk(str(path))[split]
+    if not (path / "summary.json").exists() and ((path / ".config_hash").exists() or (path / "_ledger").is_dir()):
+        raise DataError(
+            f"{path}: an unfinished stage folder (no summary.json); run its stage again to finish it, then use it"
+        )
     if (path / "summary.json").exists():  # a stage output folder: read its main dataset
         sub = path / (config_name or "data")
         if not sub.is_dir():
@@ -85,6 +93,9 @@ def _load_folder(path: Path, *, split: str, config_name: str | None) -> Any:
     )
     if not files:
         raise DataError(f"{path}: folder holds no data files (.jsonl, .json, .csv, .parquet, .txt)")
+    for p in files:
+        if LOCAL_SUFFIXES[p.suffix] != "parquet":
+            check_text_file(p)
     kinds = {LOCAL_SUFFIXES[p.suffix] for p in files}
     if len(kinds) == 1 and config_name is None:
         return datasets.load_dataset(kinds.pop(), data_files=[str(p) for p in files], split="train")

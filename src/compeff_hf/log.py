@@ -24,6 +24,9 @@ def setup(level: str | int | None = None) -> None:
         level = max(logging.getLevelName(level) if isinstance(level, str) else level, logging.WARNING)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("[compeff-hf %(asctime)s] %(message)s", datefmt="%H:%M:%S"))
+    from .hub.redact import RedactingFilter
+
+    handler.addFilter(RedactingFilter())  # no token or key reaches the terminal or a log file
     root = logging.getLogger("compeff_hf")
     root.addHandler(handler)
     root.setLevel(level)

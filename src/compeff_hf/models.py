@@ -172,6 +172,30 @@ def load_tokenizer(ref: str, **kwargs: Any) -> Any:
         raise ModelError(f"model {ref}: tokenizer could not be loaded from {path} ({err})") from err
 
 
+_PROBE = "The service was slow, but the food was great."
+
+
+def check_tokenizer(ref: str, tokenizer: Any, *, need_chat_template: bool = False, what: str = "model") -> None:
+    """Refuse a tokenizer that would give invented results: missing/empty vocabulary, or no chat template.
+
+    transformers builds a near-empty tokenizer for a folder without tokenizer files; every text then encodes to
+    the same few ids and every score or prediction is the same, so this is checked before any work.
+    """
+    vocab = len(tokenizer)
+    ids = tokenizer(_PROBE, add_special_tokens=False)["input_ids"]
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    if vocab < 100 or not ids or all(i in special for i in ids) or len(set(ids)) < 2:
+        raise ModelError(
+            f"{what} {ref}: no usable tokenizer (vocabulary of {vocab} tokens; a sample sentence encodes to {ids[:8]}). "
+            "Add the tokenizer files (tokenizer.json or tokenizer.model, tokenizer_config.json) to the model folder"
+        )
+    if need_chat_template and not getattr(tokenizer, "chat_template", None):
+        raise ModelError(
+            f"{what} {ref}: the tokenizer has no chat template, which this run needs; add chat_template.jinja "
+            "(or a `chat_template` in tokenizer_config.json) to the model folder, or use raw prompts"
+        )
+
+
 def load_causal_lm(ref: str, dtype: str = "auto", device: str | None = None, **kwargs: Any) -> Any:
     """Load a causal LM by reference; ``dtype`` is a torch dtype name or 'auto'."""
     import torch

@@ -165,6 +165,8 @@ class Run:
         from .cli import COMMANDS, _load
 
         steps = self.plan()
+        for step in steps:  # every stage's recipe and overrides are checked before any stage runs
+            self.parse(step)
         self.root.mkdir(parents=True, exist_ok=True)
         save_config(self.root / "config.yaml", self.config)
         total = sum(STAGE_WEIGHT.get(s, 1) for s in steps)

@@ -6,10 +6,16 @@ Layout of ``<output_dir>``::
     _ledger/<name>.jsonl append-only rows written as they complete; a killed run resumes from them
     <name>/              finished datasets as Hub-style parquet shards (``data`` is the main one)
     summary.json         written last: counts, timings, config hash; its presence means "done"
+    .stage_files.json    the manifest: every top-level entry this stage wrote; ``--overwrite`` removes only these
+
+A folder belongs to its stage: ``--overwrite`` refuses a folder that holds anything the manifest does not list
+(naming it) instead of deleting it, and a start that fails before any work (bad input, missing model) gives the
+claim back, so the corrected command is not refused as "a different config".
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -99,6 +105,7 @@ class Ledger:
             raise ValueError("ledger rows need an 'id'")
         line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
         self._fh.write(line)
+        self._fh.flush()  # in the OS before the row counts as done: a SIGKILL loses only requests in flight
         self._index[row["id"]] = (row.get("status"), self._end)
         self._end += len(line.encode("utf-8"))
         self._pending += 1
@@ -122,6 +129,23 @@ class Ledger:
         self._reader.close()
 
 
+MANIFEST = ".stage_files.json"
+# What a stage folder holds before its first row: claiming it writes these, and they alone do not count as work.
+_CLAIM_FILES = (".lock", ".config_hash", "config.yaml", MANIFEST)
+# Entries of a folder written before manifests existed that are surely a stage's own.
+_LEGACY_OWNED = {*_CLAIM_FILES, "_ledger", "summary.json", "summary.json.tmp"}
+
+
+def _entries(root: Path) -> set[str]:
+    return {p.name for p in root.iterdir()} if root.is_dir() else set()
+
+
+def _scrubbed(record: Any) -> Any:
+    from .hub.redact import redact
+
+    return redact(record)
+
+
 class StageDir:
     """Owns one stage's output folder; see the module docstring for the layout."""
 
@@ -132,6 +156,9 @@ class StageDir:
         self.hash = config_hash(*configs) if configs else "none"
         self._ledgers: dict[str, Ledger] = {}
         self._lock: FileLock | None = None
+        self._claimed = False  # this process wrote the claim files (and may take them back)
+        self._before: set[str] = set()  # entries present before this process claimed the folder
+        self._created_root = False
         self.started = time.time()
 
     # ---------------------------------------------------------------------------------------------- lifecycle
@@ -159,6 +186,7 @@ class StageDir:
         return distributed.on_main(self._claim, overwrite)
 
     def _claim(self, overwrite: bool) -> bool:
+        self._created_root = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(self.root / ".lock"))
         try:
@@ -169,8 +197,15 @@ class StageDir:
             ) from None
         cfg_file = self.root / ".config_hash"
         if overwrite:
-            self._clear()
+            try:
+                self._clear()
+            except CompEffError:
+                self._lock.release()
+                raise
+        elif cfg_file.exists() and not self.has_work():
+            self._drop_claim()  # an earlier start that failed before any work: nothing to keep or resume
         elif cfg_file.exists() and cfg_file.read_text().strip() != self.hash:
+            self._lock.release()
             raise CompEffError(
                 f"{self.root} holds output of a different {self.stage} config (hash {cfg_file.read_text().strip()} vs "
                 f"{self.hash}); see {self.root / 'config.yaml'}. Pass --overwrite true to replace it or choose another "
@@ -183,25 +218,92 @@ class StageDir:
             return True
         if cfg_file.exists():
             logger.info("%s: resuming partial output in %s", self.stage, self.root)
+        self._before = _entries(self.root) - self.owned()
+        self._claimed = True
         cfg_file.write_text(self.hash)
         save_config(self.root / "config.yaml", *self.configs)
+        self._sync_manifest()
         return False
 
+    # ----------------------------------------------------------------------------------------------- ownership
+    def owned(self) -> set[str]:
+        """Top-level entries this stage wrote, from the manifest (or the fixed layout of an older folder)."""
+        path = self.root / MANIFEST
+        if path.is_file():
+            try:
+                return set(json.loads(path.read_text())["files"]) | {MANIFEST, ".lock"}
+            except (ValueError, KeyError, TypeError):
+                pass
+        return set(_LEGACY_OWNED)
+
+    def _sync_manifest(self) -> None:
+        """Record what this stage has written so far: everything new since the claim, plus what it owned."""
+        if not self._claimed or not self.root.is_dir():
+            return
+        present = _entries(self.root)
+        files = sorted(((self.owned() & present) | present) - self._before - {".lock", f"{MANIFEST}.tmp"})
+        tmp = self.root / f"{MANIFEST}.tmp"
+        tmp.write_text(json.dumps({"stage": self.stage, "files": files}, indent=1))
+        tmp.replace(self.root / MANIFEST)
+
+    def has_work(self) -> bool:
+        """Whether the folder holds more than a claim: ledger rows, datasets or a summary of this stage."""
+        present = _entries(self.root)
+        mine = self.owned() | _LEGACY_OWNED | (present - self._before if self._claimed else set())
+        owned = mine & present
+        ledger = self.root / "_ledger"
+        if "_ledger" in owned and any(p.stat().st_size > 0 for p in ledger.glob("*.jsonl")):
+            return True
+        return bool(owned - set(_CLAIM_FILES) - {"_ledger"})
+
     def _clear(self) -> None:
+        """Remove what this stage wrote; refuse (deleting nothing) when the folder holds anything else."""
+        owned = self.owned()
+        foreign = sorted(_entries(self.root) - owned - {f"{MANIFEST}.tmp"})
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise CompEffError(
+                f"{self.root} holds files this {self.stage} stage did not write ({shown}); refusing to delete them. "
+                "Choose another --output_dir, or move those files away"
+            )
         for child in self.root.iterdir():
             if child.name == ".lock":
                 continue
             shutil.rmtree(child) if child.is_dir() else child.unlink()
 
+    def _unclaim(self) -> bool:
+        """Give the folder back after a start that did no work, so a corrected command is not refused."""
+        if not self._claimed or self.has_work():
+            return False
+        self._drop_claim()
+        self._claimed = False
+        return True
+
+    def _drop_claim(self) -> None:
+        for name in (".config_hash", "config.yaml", MANIFEST):
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / name).unlink()
+        ledger = self.root / "_ledger"
+        if ledger.is_dir() and not any(p.stat().st_size for p in ledger.glob("*")):
+            shutil.rmtree(ledger, ignore_errors=True)
+
     def ledger(self, name: str = "rows") -> Ledger:
         if name not in self._ledgers:
             self._ledgers[name] = Ledger(self.root / "_ledger" / f"{name}.jsonl")
+            self._sync_manifest()
         return self._ledgers[name]
 
     def save_dataset(self, ds: Any, name: str = "data") -> Path:
         folder = self.root / name
         write_parquet(ds, folder)
+        self._sync_manifest()
         return folder
+
+    def remove_dataset(self, name: str) -> None:
+        """Drop a dataset this stage wrote earlier that no longer holds (e.g. ``failed`` after a clean rerun)."""
+        if name in self.owned() and (self.root / name).is_dir():
+            shutil.rmtree(self.root / name)
+            self._sync_manifest()
 
     def dataset_path(self, name: str = "data") -> Path:
         return self.root / name
@@ -222,8 +324,9 @@ class StageDir:
             **summary,
         }
         tmp = self.summary_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str))
+        tmp.write_text(json.dumps(_scrubbed(record), indent=2, ensure_ascii=False, default=str))
         tmp.replace(self.summary_path)
+        self._sync_manifest()
         self.release()
         self._push_if_asked()
         return record
@@ -245,7 +348,11 @@ class StageDir:
         for ledger in self._ledgers.values():
             ledger.close()
         if self._lock is not None and self._lock.is_locked:
+            self._sync_manifest()
+            gave_back = self._unclaim()
             self._lock.release()
+            if gave_back and self._created_root and _entries(self.root) <= {".lock"}:
+                shutil.rmtree(self.root, ignore_errors=True)  # the folder we made for a start that did nothing
 
     def __enter__(self) -> StageDir:
         return self

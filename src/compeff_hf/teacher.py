@@ -22,9 +22,11 @@ from typing import Any, ClassVar
 from .configs import StageConfig
 from .data import load_rows, row_id
 from .errors import DataError
+from .hub.redact import redact_text
 from .llm.config import EndpointArgs
 from .log import get_logger
 from .stage import StageDir
+from .validate import check_empty_texts
 
 logger = get_logger(__name__)
 
@@ -143,6 +145,15 @@ def _schemas(features: Any) -> tuple[Any, Any]:
     return ok, failed
 
 
+def _user_turns(ds: Any, config: TeacherConfig) -> Any:
+    """Every row's messages checked, streamed in chunks before any request; yields the user turn each row asks."""
+    checked = ds.select_columns(["messages", *(["id"] if "id" in ds.column_names else [])])
+    for start, batch in enumerate(checked.iter(batch_size=config.chunk_size)):
+        for i, values in enumerate(zip(*batch.values(), strict=True)):
+            messages = _messages(dict(zip(batch, values, strict=True)), start * config.chunk_size + i, config.input)
+            yield messages[-1]["content"]
+
+
 def main(config: TeacherConfig) -> int:
     """Run the teacher stage; returns 0 when every row has an output (or failures are accepted), 1 otherwise."""
     from .llm.client import ChatRequest, display_url, endpoint_for, endpoint_urls, run_chat_requests
@@ -151,17 +162,21 @@ def main(config: TeacherConfig) -> int:
         raise DataError("the teacher stage needs --input: an instructions dataset with a `messages` column")
     if config.chunk_size < 1:
         raise DataError(f"--chunk_size must be at least 1, got {config.chunk_size}")
+    # Input and endpoint are checked before the folder is claimed: a failed start leaves nothing behind.
+    ds = load_rows(config.input, columns=["messages"], what="teacher input")
+    if config.limit is not None:
+        ds = ds.select(range(min(config.limit, len(ds))))
+    if len(ds) == 0:
+        raise DataError(f"teacher input {config.input}: no rows to answer")
+    check_empty_texts(_user_turns(ds, config), f"teacher input {config.input}", "user turn")
+    if config.endpoint_url:
+        from .llm.client import check_any_reachable
+
+        check_any_reachable(config.endpoint_url)
     stage = StageDir(config.resolved_output_dir(), config, stage="teacher")
     if stage.prepare(config.overwrite):
         return 0
     try:
-        ds = load_rows(config.input, columns=["messages"], what="teacher input")
-        if config.limit is not None:
-            ds = ds.select(range(min(config.limit, len(ds))))
-        checked = ds.select_columns(["messages", *(["id"] if "id" in ds.column_names else [])])
-        for start, batch in enumerate(checked.iter(batch_size=config.chunk_size)):
-            for i, values in enumerate(zip(*batch.values(), strict=True)):  # every row checked before any request
-                _messages(dict(zip(batch, values, strict=True)), start * config.chunk_size + i, config.input)
         ok_schema, failed_schema = _schemas(ds.features)
         sinks = {
             "data": _ParquetSink(stage.dataset_path("data"), ok_schema),
@@ -200,7 +215,7 @@ def main(config: TeacherConfig) -> int:
                     request_ids.add(res["id"])
                     n_truncated += res["status"] == "ok" and truncated
                     if res["status"] != "ok":
-                        out["failed"].append({**row, "error": res.get("error"), **meta})
+                        out["failed"].append({**row, "error": redact_text(res.get("error") or ""), **meta})
                     elif truncated and not config.keep_truncated:
                         out["truncated"].append({**row, "output": res["output"], **meta})
                     else:

@@ -260,6 +260,35 @@ class FaultyServer:
         return Handler
 
 
+class KillingServer(FaultyServer):
+    """Answers ``answer`` requests, then SIGKILLs ``victim`` (a pid) when the next one arrives and never answers it.
+
+    Deterministic kill tests: the kill point is a request count, not a timer, so it cannot race a finishing run.
+    Set ``victim`` and then ``ready`` right after starting the client; nothing is answered before that.
+    """
+
+    def __init__(self, answer: int, schedule: Schedule | None = None) -> None:
+        super().__init__(schedule)
+        self.answer = answer
+        self.victim: int | None = None
+        self.ready = threading.Event()
+        self.answered: list[str] = []
+
+    def _answer(self, body: dict) -> dict:
+        import os
+        import signal
+
+        self.ready.wait(60)
+        with self._lock:
+            if len(self.answered) >= self.answer:
+                if self.victim is not None:
+                    os.kill(self.victim, signal.SIGKILL)
+                    self.victim = None
+                raise ConnectionResetError  # the handler drops the connection: never answered
+            self.answered.append(content_key(body.get("messages")))
+        return super()._answer(body)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--die_after", type=int, default=None, help="exit when request N+1 arrives")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from faulty_server import FaultyServer, Schedule, content_key
+from faulty_server import FaultyServer, KillingServer, Schedule, content_key
 
 from compeff_hf.llm.client import ChatRequest, request_id, run_chat_requests
 from compeff_hf.llm.config import EndpointArgs
@@ -81,17 +79,16 @@ print(sum(r["status"] == "ok" for r in rows))
 @pytest.mark.slow
 def test_sigkill_mid_run_resumes_to_the_same_ids(tmp_path):
     path = tmp_path / "ledger.jsonl"
-    with FaultyServer() as server:
-        server.hold_after = 128  # later requests hang unanswered: the child cannot finish before the kill
+    # The server kills the client when request 61 arrives: a request count, not a timer, so the kill cannot race
+    # the run finishing, and at most max_concurrency=4 answers can be in flight when it lands.
+    with KillingServer(60, Schedule(delay_s=0.02)) as server:
         proc = subprocess.Popen([sys.executable, "-c", _CHILD, server.url, str(path), str(N)])
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None and server.held < 4:
-            time.sleep(0.05)  # all 4 workers hang: the child has recorded its 128 answers and cannot finish
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        server.hold_after = None
+        server.victim = proc.pid
+        server.ready.set()
+        assert proc.wait(timeout=300) == -signal.SIGKILL
         before = {x["id"] for x in _ledger_lines(path) if x["status"] == "ok"}
-        assert server.held == 4 and 64 < len(before) <= 128, "the run should have been killed mid-way"
+        assert 60 - 4 <= len(before) <= 60, "lost more than the requests in flight"
+        server.answer = N * 2  # now answer everything
         before_keys = Counter(server.log.keys())
         out = subprocess.run(
             [sys.executable, "-c", _CHILD, server.url, str(path), str(N)], capture_output=True, text=True

@@ -93,13 +93,16 @@ def test_trained_student_stops_at_end_of_turn(tmp_path, tiny_gemma):
         assert tok.decode(out_ids[:-1]) == answer
 
 
-def test_end_to_end_cli_writes_model_card_info_and_skips_when_done(tmp_path, tiny_gemma, capsys):
+def test_end_to_end_cli_writes_model_card_info_and_skips_when_done(tmp_path, tiny_gemma, capsys, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "restored-after-the-test")  # train hands --hub_token over through HF_TOKEN
     data = write_rows(tmp_path / "d.jsonl", ROWS * 4)
     out = tmp_path / "run"
     argv = ["train", "--dataset_name", str(data), "--model_name_or_path", str(tiny_gemma), "--output_dir", str(out)]
     argv += ["--max_steps", "4", "--per_device_train_batch_size", "2", "--max_length", "128"]
     argv += ["--teacher_model", "google/gemma-3-27b-it", "--learning_rate", "1e-3"]
-    assert cli_main(argv) == 0
+    assert cli_main([*argv, "--hub_token", "opaque-train-tok-42"]) == 0
+    written = [p for p in out.rglob("*") if p.is_file() and b"opaque-train-tok-42" in p.read_bytes()]
+    assert not written  # not in training_info.json, training_args.bin, config.yaml or summary.json
     info = json.loads((out / "training_info.json").read_text())
     assert info["teacher"] == "google/gemma-3-27b-it"
     assert info["train_tokens"] > info["loss_tokens"] > 0

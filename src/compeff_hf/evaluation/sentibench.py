@@ -327,6 +327,12 @@ def main(config: EvalConfig) -> int:
     torchrun / accelerate launch, the launcher's processes share the rows. Only the main process claims the output
     folder, writes and prints; the others only predict.
     """
+    from ..models import check_tokenizer, load_tokenizer
+
+    # Before anything is claimed: a model folder without a usable tokenizer would give invented scores.
+    check_tokenizer(
+        config.model, load_tokenizer(config.model), need_chat_template=config.chat_template, what="--model"
+    )
     rank, size = parallel.world()
     if config.num_processes > 1 and size == 1:
         parallel.spawn(config.num_processes, _spawned, dataclasses.replace(config, num_processes=1))

@@ -352,6 +352,15 @@ def run(config: FilterConfig) -> dict[str, Any]:
         raise RecipeError("filter needs --input (a teacher stage folder, a dataset file/folder, or a Hub id)")
     if config.push_to_hub and not config.hub_repo_id:
         raise RecipeError("--push_to_hub true needs --hub_repo_id (e.g. me/my-filtered-data)")
+    if config.metric != "random" or config.proxy_responses:  # checked before the folder is claimed
+        from ..models import check_tokenizer, load_tokenizer
+
+        check_tokenizer(
+            config.scorer_model,
+            load_tokenizer(config.scorer_model),
+            need_chat_template=config.formatting == "chat",
+            what="--scorer_model",
+        )
     stage = StageDir(config.resolved_output_dir(), config, stage="filter")
     if config.num_processes > 1 and dist.launched_world_size() == 1:
         dist.spawn(run, config, config.num_processes)
@@ -371,6 +380,8 @@ def _run(config: FilterConfig, stage: StageDir, ctx: Dist) -> dict[str, Any]:
     ds = load_rows(config.input, split=config.split, config_name=config.input_config)
     if config.limit is not None:
         ds = ds.select(range(min(config.limit, len(ds))))
+    # Checked before anything is recorded, so bad input leaves no work behind and the claim is given back.
+    read_rows(ds, source=str(config.input), need_output=not config.proxy_responses)
     # Every process drops the same rows (the check is deterministic); only the main one records it in the stage.
     decontam = StageCheck(config, stage if ctx.is_main else None)
     ds = decontam.dataset("rows", ds, DECONTAMINATION_FIELDS)  # before scoring: no compute on dropped rows

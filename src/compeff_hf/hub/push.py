@@ -26,7 +26,7 @@ import yaml
 from ..data import row_id
 from ..errors import CompEffError
 from ..log import get_logger
-from .redact import install_log_redaction, redact, redact_text
+from .redact import install_log_redaction, redact, redact_text, scrub_parquet
 
 logger = get_logger(__name__)
 
@@ -330,7 +330,9 @@ def push_datasets(
             skipped, to_push = [], local
     for info in to_push:
         for shard in info.files:
-            ops.append(CommitOperationAdd(path_in_repo=f"{info.name}/{Path(shard).name}", path_or_fileobj=shard))
+            ops.append(
+                CommitOperationAdd(path_in_repo=f"{info.name}/{Path(shard).name}", path_or_fileobj=_clean_shard(shard))
+            )
         manifest["configs"][info.name] = info.to_dict()
     for stage, record in stages.items():
         manifest["stages"][stage] = {k: record[k] for k in ("stage", "configs", "summary")}
@@ -366,6 +368,15 @@ def push_datasets(
         f"; unchanged: {', '.join(skipped)}" if skipped else "",
     )
     return {"repo_id": repo_id, "url": _url(api, repo_id, "dataset"), "pushed": pushed, "skipped": skipped}
+
+
+def _clean_shard(shard: str) -> str | bytes:
+    """A dataset shard as uploaded: the file itself, or a copy with secrets scrubbed from its text values."""
+    clean = scrub_parquet(shard)
+    if clean is None:
+        return shard
+    logger.info("hub: masked secrets in %s before upload", shard)
+    return clean
 
 
 def _text_op(path: str, text: str) -> Any:

@@ -192,6 +192,12 @@ def _retry_after(headers: Any) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
+def _refuse_empty(content: str, finish_reason: Any) -> None:
+    """An empty answer is no answer: retried like a transport error, then a failure with a reason."""
+    if not content.strip():
+        raise EmptyCompletion(f"empty completion (finish_reason={finish_reason})")
+
+
 def _classify(err: BaseException) -> _Failure:
     """Turn any exception from one attempt into (message, retryable?, Retry-After)."""
     from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
@@ -212,6 +218,18 @@ def _classify(err: BaseException) -> _Failure:
         return _Failure(f"{name}: {text}", retryable=True, unreachable=True)
     # Transport errors, dropped connections and malformed (non-JSON / incomplete) bodies: worth another try.
     return _Failure(f"{name}: {text}", retryable=True)
+
+
+class EmptyCompletion(ValueError):
+    """The endpoint answered with empty or whitespace-only text."""
+
+
+def _scrub(text: str, endpoint: EndpointArgs) -> str:
+    """An error as it may be stored: the API token (any length) and inline credentials masked."""
+    from ..hub.redact import known_secrets, redact_text
+
+    token = _api_token(endpoint)
+    return redact_text(text, secrets=sorted({*known_secrets(), *([token] if token else [])}, key=len, reverse=True))
 
 
 def _backoff(attempt: int, base: float) -> float:
@@ -338,6 +356,7 @@ class _Run:
         client = replica.client
         if req.prompt is not None:
             content, finish_reason, n_out = await _complete(client, req, params)
+            _refuse_empty(content, finish_reason)
             return {"output": content, "finish_reason": finish_reason, "completion_tokens": n_out}
         api = dict(params)
         template_kwargs = api.pop("chat_template_kwargs", None)
@@ -347,9 +366,11 @@ class _Run:
         content = choice.message.content
         if content is None:
             raise ValueError("malformed response: the choice has no message content")
+        content = strip_thinking(content)
+        _refuse_empty(content, choice.finish_reason)
         usage = getattr(out, "usage", None)
         values = {
-            "output": strip_thinking(content),
+            "output": content,
             "finish_reason": choice.finish_reason,
             "prompt_tokens": getattr(usage, "prompt_tokens", None),
             "completion_tokens": getattr(usage, "completion_tokens", None),
@@ -375,6 +396,7 @@ class _Run:
                 raise
             except Exception as err:
                 failure = _classify(err)
+                failure.error = _scrub(failure.error, ep)
                 replica.errors += 1
                 if failure.unreachable:
                     replica.mark_down()
@@ -518,10 +540,27 @@ def check_reachable(url: str, timeout: float = 10.0) -> None:
     try:
         httpx.get(url.rstrip("/") + "/health", timeout=timeout)
     except httpx.HTTPError as err:
+        from ..hub.redact import redact_text
+
         raise EndpointError(
-            f"cannot reach the endpoint {url} ({type(err).__name__}: {err}). Start the server, fix --endpoint_url, "
-            "or leave endpoint_url empty to use the embedded server."
+            redact_text(
+                f"cannot reach the endpoint {url} ({type(err).__name__}: {err}). Start the server, fix "
+                "--endpoint_url, or leave endpoint_url empty to use the embedded server."
+            )
         ) from None
+
+
+def check_any_reachable(endpoint_url: str, timeout: float = 10.0) -> None:
+    """Fail with a clear message when none of the replicas in ``endpoint_url`` (comma-separated) answers."""
+    errors = []
+    for url in endpoint_urls(endpoint_url):
+        try:
+            return check_reachable(url, timeout)
+        except EndpointError as err:
+            errors.append(err)
+    if len(errors) == 1:
+        raise errors[0]
+    raise EndpointError("none of the endpoints answers: " + "; ".join(str(e).split(". Start")[0] for e in errors))
 
 
 def free_port() -> int:

@@ -62,6 +62,11 @@ def train(script_args: ScriptArguments, model_args: ModelArguments, training_arg
     writes the tokenizer, generation config, training_info.json, card and summary (see docs/train.md).
     """
     warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated.*")
+    if training_args.hub_token:
+        # Handed to huggingface_hub through the environment, so training_args.bin and training_info.json never
+        # hold it.
+        os.environ["HF_TOKEN"] = training_args.hub_token
+        training_args.hub_token = None
     with distributed.main_process_first():  # a built-in alias is converted once, by the main process
         student = resolve_model(model_args.model_name_or_path)
     output_dir = Path(training_args.output_dir)
@@ -216,6 +221,9 @@ def _train(
         result=result,
         eot=tokenizer.convert_ids_to_tokens(eot),
     )
+    from ..hub.redact import redact
+
+    info = redact(info)
     info["card_builder"] = distributed.on_main(_write_info_and_card, output_dir, info)
     summary = stage.finish(
         rows=info["datasets"][0]["rows"],
