@@ -1,0 +1,123 @@
+"""Metric and aggregation details that mutation testing (`make mutation`) showed no test pinned: macro (not micro
+or weighted) F1 on an unbalanced case, tuple-F1 edge cases, the graph-F1 token spans, and the SentiBench average
+as the mean of datasets (not of groups)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from compeff_hf.evaluation.metrics import METRICS, load_metric, metric_path
+from compeff_hf.evaluation.scoring import aggregate, score_task
+from compeff_hf.evaluation.tasks import TASKS
+
+
+def test_macro_f1_on_an_unbalanced_case():
+    # gold: 4 x pos, 1 x neg; predicted all pos. pos: P 4/5, R 1 -> F1 8/9; neg: F1 0.
+    # macro (8/9 + 0)/2 = 0.444; micro = accuracy = 0.8; weighted (4*8/9)/5 = 0.711
+    out = load_metric("macro_f1").compute(predictions=["pos"] * 5, references=["pos"] * 4 + ["neg"])
+    assert out == {"macro_f1": pytest.approx(4 / 9), "accuracy": pytest.approx(0.8), "n": 5}
+
+
+def test_macro_f1_of_nothing_is_zero():
+    assert load_metric("macro_f1").compute(predictions=[], references=[]) == {"macro_f1": 0.0, "accuracy": 0.0, "n": 0}
+
+
+def test_tuple_f1_edges():
+    metric = load_metric("tuple_f1")
+    # nothing predicted and nothing to find: P = R = 1
+    assert metric.compute(predictions=[[]], references=[[]]) == {
+        "f1": 1.0, "precision": 1.0, "recall": 1.0, "n_pred": 0, "n_gold": 0}  # fmt: skip
+    # a tuple right for another sentence is wrong for this one
+    out = metric.compute(predictions=[[], [["food", "pos"]]], references=[[["food", "pos"]], []])
+    assert out == {"f1": 0.0, "precision": 0.0, "recall": 0.0, "n_pred": 1, "n_gold": 1}
+    # nothing predicted, something to find: P = 1 by convention, R = 0, F1 = 0
+    out = metric.compute(predictions=[[]], references=[[["food", "pos"]]])
+    assert (out["precision"], out["recall"], out["f1"]) == (1.0, 0.0, 0.0)
+
+
+def _graph_module():
+    path = f"{metric_path('sentiment_graph_f1')}/sentiment_graph_f1.py"
+    spec = importlib.util.spec_from_file_location("sentiment_graph_f1_for_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_graph_token_spans():
+    graph = _graph_module()
+    assert graph.space_spans("a bb  c") == [(0, 1), (2, 4), (5, 5), (6, 7)]
+    assert graph.space_spans(" a") == [(1, 2)] and graph.space_spans("a ") == [(0, 1)] and graph.space_spans("") == []
+    spans = graph.space_spans("the food was very good")
+    assert graph.token_set(["4:8"], spans) == {1}
+    assert graph.token_set(["13:22", "0:3"], spans) == {0, 3, 4}
+
+
+def test_graph_f1_takes_the_best_overlap_and_counts_every_tuple():
+    text = "the food was very good but the wine bad"
+    food = {"Source": [[], []], "Target": [["food"], ["4:8"]], "Polar_expression": [["very good"], ["13:22"]], "Polarity": "Positive"}  # fmt: skip
+    wine = {"Source": [[], []], "Target": [["wine"], ["31:35"]], "Polar_expression": [["bad"], ["36:39"]], "Polarity": "Negative"}  # fmt: skip
+    half = dict(food, Polar_expression=[["good"], ["18:22"]])
+    gold = json.dumps({"text": text, "opinions": [food, wine]})
+    pred = json.dumps({"text": text, "opinions": [half, food]})
+    out = load_metric("sentiment_graph_f1").compute(predictions=[pred], references=[gold])
+    # precision: half gets its best match food (1 + 1 + 1)/3 = 1 (the half expression lies inside), food 1 -> 1
+    # recall: food best-matched by food (1), wine unmatched (0) -> 1/2
+    assert out["precision"] == pytest.approx(1.0) and out["recall"] == pytest.approx(0.5)
+    assert out["f1"] == pytest.approx(2 / 3)
+
+
+def _seed(score, **extra):
+    return {"score": score, **extra}
+
+
+def test_aggregate_averages_datasets_not_groups():
+    tasks = [TASKS["imdb"], TASKS["sst2"], TASKS["opener"]]  # two bsa datasets, one fsa
+    per_seed = {
+        "imdb": {42: _seed(0.9, accuracy=0.9), 52: _seed(0.7, accuracy=0.8)},
+        "sst2": {42: _seed(0.5, accuracy=0.6)},
+        "opener": {42: _seed(0.2), 52: _seed(0.4)},
+    }
+    out = aggregate(per_seed, tasks)
+    imdb, sst2, opener = (out["datasets"][n] for n in ("imdb", "sst2", "opener"))
+    assert imdb["mean"] == pytest.approx(80.0) and imdb["std"] == pytest.approx(10.0)
+    assert imdb["accuracy"] == pytest.approx(85.0) and "accuracy" not in opener
+    assert sst2["std"] == 0.0 and imdb["per_seed"] == {
+        "42": {"score": 0.9, "accuracy": 0.9},
+        "52": {"score": 0.7, "accuracy": 0.8},
+    }
+    assert (imdb["metric"], opener["metric"]) == ("macro-F1", "graph-F1")
+    assert out["groups"] == {
+        "bsa": {"mean": pytest.approx(65.0), "datasets": 2},
+        "fsa": {"mean": pytest.approx(30.0), "datasets": 1},
+    }
+    # (80 + 50 + 30) / 3, not the mean of group means (65 + 30) / 2
+    assert out["average"] == pytest.approx(160 / 3) and out["n_datasets"] == 3
+
+
+def test_aggregate_of_nothing():
+    assert aggregate({}, [TASKS["imdb"]]) == {"datasets": {}, "groups": {}, "average": 0.0, "n_datasets": 0}
+
+
+def test_tuple_tasks_are_micro_f1():
+    out = aggregate({"atsa_rest16": {42: _seed(0.5)}}, [TASKS["atsa_rest16"]])
+    assert out["datasets"]["atsa_rest16"]["metric"] == "micro-F1"
+
+
+def test_classification_scores_lowercase_gold_labels():
+    task = TASKS["sst2"]
+    items = [
+        {"sentence": "x", "label": "Positive"},
+        {"sentence": "y", "label": "NEGATIVE"},
+        {"sentence": "z", "label": "positive"},
+    ]
+    out = score_task(task, items, ["positive", "positive", "positive"])
+    assert out == {"score": pytest.approx(0.4), "macro_f1": pytest.approx(0.4), "accuracy": pytest.approx(2 / 3)}
+
+
+def test_every_shipped_metric_loads():
+    assert set(METRICS) == {"macro_f1", "tuple_f1", "sentiment_graph_f1"}
+    for name in METRICS:
+        assert load_metric(name) is load_metric(name)
