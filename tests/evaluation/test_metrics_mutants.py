@@ -4,29 +4,42 @@ as the mean of datasets (not of groups)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 
 import pytest
 
-from compeff_hf.evaluation.metrics import METRICS, load_metric, metric_path
+from compeff_hf.evaluation.metrics import METRICS, load_metric
 from compeff_hf.evaluation.scoring import aggregate, score_task
 from compeff_hf.evaluation.tasks import TASKS
 
+CLASSES = {"macro_f1": "MacroF1", "tuple_f1": "TupleF1", "sentiment_graph_f1": "SentimentGraphF1"}
 
-def test_macro_f1_on_an_unbalanced_case():
+
+def _by_import(name: str):
+    """The same module imported as a package module (evaluate.load runs a copy of it from its cache)."""
+    module = importlib.import_module(f"compeff_hf.evaluation.metrics.{name}.{name}")
+    return getattr(module, CLASSES[name])()
+
+
+@pytest.fixture(params=["evaluate.load", "import"])
+def metric(request):
+    return load_metric if request.param == "evaluate.load" else _by_import
+
+
+def test_macro_f1_on_an_unbalanced_case(metric):
     # gold: 4 x pos, 1 x neg; predicted all pos. pos: P 4/5, R 1 -> F1 8/9; neg: F1 0.
     # macro (8/9 + 0)/2 = 0.444; micro = accuracy = 0.8; weighted (4*8/9)/5 = 0.711
-    out = load_metric("macro_f1").compute(predictions=["pos"] * 5, references=["pos"] * 4 + ["neg"])
+    out = metric("macro_f1").compute(predictions=["pos"] * 5, references=["pos"] * 4 + ["neg"])
     assert out == {"macro_f1": pytest.approx(4 / 9), "accuracy": pytest.approx(0.8), "n": 5}
 
 
-def test_macro_f1_of_nothing_is_zero():
-    assert load_metric("macro_f1").compute(predictions=[], references=[]) == {"macro_f1": 0.0, "accuracy": 0.0, "n": 0}
+def test_macro_f1_of_nothing_is_zero(metric):
+    assert metric("macro_f1").compute(predictions=[], references=[]) == {"macro_f1": 0.0, "accuracy": 0.0, "n": 0}
 
 
-def test_tuple_f1_edges():
-    metric = load_metric("tuple_f1")
+def test_tuple_f1_edges(metric):
+    metric = metric("tuple_f1")
     # nothing predicted and nothing to find: P = R = 1
     assert metric.compute(predictions=[[]], references=[[]]) == {
         "f1": 1.0, "precision": 1.0, "recall": 1.0, "n_pred": 0, "n_gold": 0}  # fmt: skip
@@ -39,11 +52,7 @@ def test_tuple_f1_edges():
 
 
 def _graph_module():
-    path = f"{metric_path('sentiment_graph_f1')}/sentiment_graph_f1.py"
-    spec = importlib.util.spec_from_file_location("sentiment_graph_f1_for_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("compeff_hf.evaluation.metrics.sentiment_graph_f1.sentiment_graph_f1")
 
 
 def test_graph_token_spans():
@@ -55,14 +64,14 @@ def test_graph_token_spans():
     assert graph.token_set(["13:22", "0:3"], spans) == {0, 3, 4}
 
 
-def test_graph_f1_takes_the_best_overlap_and_counts_every_tuple():
+def test_graph_f1_takes_the_best_overlap_and_counts_every_tuple(metric):
     text = "the food was very good but the wine bad"
     food = {"Source": [[], []], "Target": [["food"], ["4:8"]], "Polar_expression": [["very good"], ["13:22"]], "Polarity": "Positive"}  # fmt: skip
     wine = {"Source": [[], []], "Target": [["wine"], ["31:35"]], "Polar_expression": [["bad"], ["36:39"]], "Polarity": "Negative"}  # fmt: skip
     half = dict(food, Polar_expression=[["good"], ["18:22"]])
     gold = json.dumps({"text": text, "opinions": [food, wine]})
     pred = json.dumps({"text": text, "opinions": [half, food]})
-    out = load_metric("sentiment_graph_f1").compute(predictions=[pred], references=[gold])
+    out = metric("sentiment_graph_f1").compute(predictions=[pred], references=[gold])
     # precision: half gets its best match food (1 + 1 + 1)/3 = 1 (the half expression lies inside), food 1 -> 1
     # recall: food best-matched by food (1), wine unmatched (0) -> 1/2
     assert out["precision"] == pytest.approx(1.0) and out["recall"] == pytest.approx(0.5)
