@@ -33,7 +33,6 @@ def test_json_repair_takes_the_first_to_last_bracket():
     assert load_json_list("noise [1, [2, 3], 4]x") == [1, [2, 3], 4]
     assert load_json_list("x [1] ]") == []  # the last ], not the first: the span is no JSON
     assert load_json_list('{"a": 1}') == [] and load_json_list("no json") == []
-    assert load_json_list(None) == []
 
 
 @pytest.mark.parametrize("pol", ["positive", "neutral", "negative", "conflict"])
