@@ -102,3 +102,11 @@ def test_soft_peak_moves_the_kept_rows_to_the_middle():
     ]
     assert abs(np.mean(peaked) - 0.5) < 0.05 and np.mean(top) > 0.8
     assert not math.isnan(np.mean(peaked))
+
+
+def test_hard_keep_count_rounds_stochastically_per_group():
+    # 7 rows at 50%: 3 or 4 kept, about half the seeds each (floor would always keep 3, round always 4)
+    scores = [float(i) for i in range(7)]
+    ids = [f"r{i}" for i in range(7)]
+    counts = [sum(select(scores, ids, method="hard", keep_ratio=0.5, seed=s)) for s in range(200)]
+    assert set(counts) == {3, 4} and 70 <= counts.count(4) <= 130
