@@ -4,6 +4,7 @@ queries, the summary record, what overwrite keeps, the lock's release, push on f
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -135,3 +136,65 @@ def test_push_on_finish_needs_a_repo_and_pushes_once(tmp_path, monkeypatch):
 def test_iter_batches():
     assert list(iter_batches(list(range(7)), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
     assert list(iter_batches([], 3)) == []
+
+
+@dataclass
+class Plain:
+    """A config without the push fields (e.g. a library's arguments class)."""
+
+    x: int = 1
+
+
+@dataclass
+class PushOnly:
+    push_to_hub: bool = True
+
+
+def test_ledger_details(tmp_path):
+    path = tmp_path / "a" / "b" / "rows.jsonl"  # parents created
+    ledger = Ledger(path, fsync_every=2)
+    ledger.extend([{"id": "a", "where": tmp_path}])  # not JSON by itself: written as text
+    assert _lines(path)[0]["where"] == str(tmp_path)
+    ledger.append({"id": "b"})  # one row since the flush: buffered
+    assert [r["id"] for r in _lines(path)] == ["a"]
+    ledger.append({"id": "c"})  # two: flushed
+    assert [r["id"] for r in _lines(path)] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"^ledger rows need an 'id'$"):
+        ledger.append({})
+    ledger.close()
+
+
+def test_stage_dir_details(tmp_path):
+    assert StageDir(tmp_path / "x").hash == "none"
+    StageDir(tmp_path / "x").release()  # nothing claimed: nothing to release
+    root = tmp_path / "a" / "b"
+    stage = StageDir(root, Cfg(size=7), stage="demo")
+    stage.prepare()
+    assert "size: 7" in (root / "config.yaml").read_text()
+    with pytest.raises(CompEffError) as err:
+        StageDir(root, Cfg(size=7), stage="demo").prepare()
+    assert str(err.value) == f"{root} is in use by another compeff-hf process (lock {root / '.lock'})"
+    record = stage.finish(note="café", where=tmp_path)
+    assert isinstance(record["wall_time_s"], float) and 0 <= record["wall_time_s"] < 600
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["finished_at"])
+    text = (root / "summary.json").read_text()
+    assert text.startswith('{\n  "stage": "demo"') and '"note": "café"' in text and f'"where": "{tmp_path}"' in text
+    with pytest.raises(CompEffError) as err:
+        StageDir(root, Cfg(size=8), stage="demo").prepare()
+    assert str(err.value) == (
+        f"{root} holds output of a different demo config (hash {stage.hash} vs {StageDir(root, Cfg(size=8)).hash}); "
+        f"see {root / 'config.yaml'}. Pass --overwrite true to replace it or choose another --output_dir."
+    )
+
+
+def test_push_reads_only_configs_that_ask(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("compeff_hf.hub.push.push_stage_output", lambda *a: calls.append(a))
+    stage = StageDir(tmp_path / "a", Plain(), Cfg(), Cfg(push_to_hub=True, hub_repo_id="me/d"), stage="demo")
+    stage.prepare()
+    stage.finish()
+    assert calls == [(tmp_path / "a", "me/d", None, False)]
+    bad = StageDir(tmp_path / "b", PushOnly(), stage="demo")
+    bad.prepare()
+    with pytest.raises(CompEffError, match="hub_repo_id is empty"):
+        bad.finish()

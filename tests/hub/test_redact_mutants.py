@@ -121,3 +121,14 @@ def test_default_loggers_get_the_filter():
     for name in ("compeff_hf", "huggingface_hub", "datasets"):
         assert any(isinstance(f, RedactingFilter) for f in logging.getLogger(name).filters), name
     assert redact_module.REDACTED == "<redacted>"
+
+
+def test_secrets_of_eight_characters_count(clean_env):
+    clean_env.setenv("HF_TOKEN", "12345678")
+    clean_env.setenv("OPENAI_API_KEY", "1234567")
+    assert known_secrets() == ["12345678"]
+
+
+def test_a_record_that_cannot_be_formatted_is_still_emitted():
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "%d items", ("many",), None)
+    assert RedactingFilter().filter(record) is True
