@@ -110,3 +110,7 @@ def test_hard_keep_count_rounds_stochastically_per_group():
     ids = [f"r{i}" for i in range(7)]
     counts = [sum(select(scores, ids, method="hard", keep_ratio=0.5, seed=s)) for s in range(200)]
     assert set(counts) == {3, 4} and 70 <= counts.count(4) <= 130
+
+
+def test_soft_peak_defaults_to_the_hardest_end():
+    assert soft_probabilities(9, 0.3).tolist() == soft_probabilities(9, 0.3, 1.0).tolist()
