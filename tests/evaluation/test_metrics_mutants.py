@@ -130,3 +130,11 @@ def test_every_shipped_metric_loads():
     assert set(METRICS) == {"macro_f1", "tuple_f1", "sentiment_graph_f1"}
     for name in METRICS:
         assert load_metric(name) is load_metric(name)
+
+
+def test_parse_prediction_takes_the_answer_after_the_demos():
+    from compeff_hf.evaluation.scoring import parse_prediction
+
+    text = 'Output: [{"aspect_term": "x", "sentiment": "positive"}]\nOutput: [{"aspect_term": "wine", "sentiment": "negative"}]'  # noqa: E501
+    out = parse_prediction(TASKS["atsa_rest16"], {"sentence": "the wine was bad"}, text, 1)
+    assert out == {"answer": '[{"aspect_term": "wine", "sentiment": "negative"}]', "tuples": [["wine", "negative"]]}
