@@ -135,6 +135,25 @@ def test_every_shipped_metric_loads():
 def test_parse_prediction_takes_the_answer_after_the_demos():
     from compeff_hf.evaluation.scoring import parse_prediction
 
-    text = 'Output: [{"aspect_term": "x", "sentiment": "positive"}]\nOutput: [{"aspect_term": "wine", "sentiment": "negative"}]'  # noqa: E501
+    text = 'Output: [{"aspect_term": "x", "sentiment": "positive"}]\nOutput: [{"aspect_term": "wine", "sentiment": "negative"}]'
     out = parse_prediction(TASKS["atsa_rest16"], {"sentence": "the wine was bad"}, text, 1)
     assert out == {"answer": '[{"aspect_term": "wine", "sentiment": "negative"}]', "tuples": [["wine", "negative"]]}
+
+
+def test_a_dataset_without_seeds_is_skipped_not_the_end():
+    out = aggregate({"sst2": {42: _seed(0.5, accuracy=0.5)}}, [TASKS["imdb"], TASKS["sst2"]])
+    assert list(out["datasets"]) == ["sst2"]
+
+
+def test_tuple_task_scores_carry_f1_precision_recall():
+    task = TASKS["atsa_rest16"]
+    items = [
+        {
+            "sentence": "the wine was bad",
+            "aspects": [
+                {"from": "4", "to": "8", "target": "wine", "category": "DRINKS#QUALITY", "polarity": "negative"}
+            ],
+        }
+    ]
+    out = score_task(task, items, [[["wine", "negative"], ["x", "positive"]]])
+    assert out == {"score": pytest.approx(2 / 3), "f1": pytest.approx(2 / 3), "precision": 0.5, "recall": 1.0}
