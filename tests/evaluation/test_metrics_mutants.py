@@ -157,3 +157,38 @@ def test_tuple_task_scores_carry_f1_precision_recall():
     ]
     out = score_task(task, items, [[["wine", "negative"], ["x", "positive"]]])
     assert out == {"score": pytest.approx(2 / 3), "f1": pytest.approx(2 / 3), "precision": 0.5, "recall": 1.0}
+
+
+def test_tuple_f1_hand_computed_through_both_loaders(metric):
+    preds = [[["pasta", "negative"], ["pasta", "negative"], []], [["wine", "positive"]]]
+    refs = [[["pasta", "negative"], ["bread", "positive"]], [["wine", "neutral"]]]
+    out = metric("tuple_f1").compute(predictions=preds, references=refs)
+    assert (out["precision"], out["recall"]) == (0.5, pytest.approx(1 / 3)) and out["f1"] == pytest.approx(0.4)
+
+
+def _op(source, target, expression, polarity):
+    return {"Source": source, "Target": target, "Polar_expression": expression, "Polarity": polarity}
+
+
+def test_graph_f1_needs_every_part_to_overlap_and_the_polarity_to_agree(metric):
+    text = "I think the food was very good"
+    gold = _op([[], []], [["food"], ["12:16"]], [["very good"], ["21:30"]], "Positive")
+    graph = metric("sentiment_graph_f1")
+
+    def f1(pred):
+        return graph.compute(
+            predictions=[json.dumps({"text": text, "opinions": [pred]})],
+            references=[json.dumps({"text": text, "opinions": [gold]})],
+        )
+
+    assert f1(dict(gold, Polarity="Negative"))["f1"] == pytest.approx(0.0)
+    assert f1(dict(gold, Target=[["the"], ["8:11"]]))["f1"] == pytest.approx(0.0)  # expression alone is not enough
+    # partial holder and expression: precision (1/2 + 1 + 1/2) / 3, recall (1 + 1 + 1) / 3
+    gold_i = dict(gold, Source=[["I"], ["0:1"]], Polar_expression=[["good"], ["26:30"]])
+    pred = dict(gold, Source=[["I think"], ["0:7"]])
+    out = graph.compute(
+        predictions=[json.dumps({"text": text, "opinions": [pred]})],
+        references=[json.dumps({"text": text, "opinions": [gold_i]})],
+    )
+    assert out["precision"] == pytest.approx(2 / 3) and out["recall"] == pytest.approx(1.0)
+    assert out["f1"] == pytest.approx(0.8)
