@@ -108,3 +108,17 @@ def test_tuples_to_opinions_offsets():
     ]
     # a holder not in the sentence is left empty, as is the literal NULL
     assert tuples_to_opinions("abc", [("zz", "NULL", "abc", "neutral")])[0]["Source"] == [[], []]
+
+
+def test_opinion_spans_first_occurrence_and_multiword_parts():
+    sentence = "good red wine and good food"
+    (op,) = tuples_to_opinions(sentence, [("NULL", "red wine", "good", "positive")])
+    assert op["Target"] == [["red wine"], ["5:13"]] and op["Polar_expression"] == [["good"], ["0:4"]]
+    (op,) = tuples_to_opinions("we like good wine", [("we", "wine", "like", "positive")])
+    assert op["Source"] == [["we"], ["0:2"]]
+    (op,) = tuples_to_opinions("food we love and we cook", [("we", "food", "love", "positive")])
+    assert op["Source"] == [["we"], ["5:7"]]
+
+
+def test_a_json_string_is_not_a_list():
+    assert load_json_list('"[1, 2]"') == []
