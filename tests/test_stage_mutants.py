@@ -198,3 +198,18 @@ def test_push_reads_only_configs_that_ask(tmp_path, monkeypatch):
     bad.prepare()
     with pytest.raises(CompEffError, match="hub_repo_id is empty"):
         bad.finish()
+
+
+@dataclass
+class PushRepo:
+    push_to_hub: bool = True
+    hub_repo_id: str = "me/x"
+
+
+def test_a_config_without_hub_private_pushes_public(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("compeff_hf.hub.push.push_stage_output", lambda *a: calls.append(a))
+    stage = StageDir(tmp_path, PushRepo())
+    stage.prepare()
+    stage.finish()
+    assert calls == [(tmp_path, "me/x", None, False)]
