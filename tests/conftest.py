@@ -21,6 +21,13 @@ if (REPO_ROOT.parent / "shared" / "sentibench").is_dir():
     os.environ.setdefault("SENTIBENCH_DIR", str(REPO_ROOT.parent / "shared" / "sentibench"))
 
 
+def missing_prerequisite(message: str) -> None:
+    """Skip locally; under CI=true fail, so that a missing prerequisite cannot pass as a green run."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"missing in CI: {message}", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_factory(tmp_path_factory):
     """Build (once per session and arch) a 2-layer random model: arch in {'gemma3', 'qwen3', 'llama'}."""
@@ -64,5 +71,5 @@ def sentibench_dir() -> Path:
     """The real SentiBench data beside the checkout (../shared/sentibench), or $SENTIBENCH_DIR."""
     path = Path(os.environ.get("SENTIBENCH_DIR", REPO_ROOT.parent / "shared" / "sentibench"))
     if not (path / "MANIFEST.tsv").exists():
-        pytest.skip(f"SentiBench data not found at {path}; set SENTIBENCH_DIR")
+        missing_prerequisite(f"SentiBench data not found at {path}: run `make sentibench` or set SENTIBENCH_DIR")
     return path

@@ -7,6 +7,7 @@ file, and YAML values are type-checked instead of being passed through raw.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import hashlib
@@ -201,6 +202,37 @@ def _expand_env(value: Any, where: str) -> Any:
     return _ENV_VAR.sub(sub, value)
 
 
+# TRL's names for fields we call otherwise (`trl sft` recipes use them): accepted in recipes and as flags.
+TRL_ALIASES = {"dataset_train_split": "dataset_split"}
+# TRL fields with no counterpart here: refused with the reason, rather than accepted and silently ignored.
+TRL_UNSUPPORTED = {
+    "dataset_test_split": "training here evaluates no split; run `compeff-hf eval` on the trained model",
+    "dataset_streaming": "the training set is loaded whole (rows are counted and validated before training)",
+    "ignore_bias_buffers": "a workaround TRL scripts apply for DDP with LM bias/mask buffers; training here needs none",
+}
+
+
+def _aliases(dataclass_types: Sequence[type]) -> dict[str, str]:
+    """TRL_ALIASES that apply: the target is a field here and the alias is not a field of its own."""
+    known = _field_types(dataclass_types)
+    return {alias: target for alias, target in TRL_ALIASES.items() if target in known and alias not in known}
+
+
+def canonical_keys(data: dict[str, Any], dataclass_types: Sequence[type], source: str) -> dict[str, Any]:
+    """Rename TRL's field names to ours; both names of one field in a recipe is an error."""
+    out = dict(data)
+    for alias, target in _aliases(dataclass_types).items():
+        if alias in out:
+            if target in out:
+                raise RecipeError(f"{source}: '{alias}' (TRL's name) and '{target}' set the same field; keep one.")
+            out[target] = out.pop(alias)
+    return out
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` as `trl sft --help` shows it (each flag's default), keeping descriptions and epilogs as written."""
+
+
 def validate_keys(
     data: dict[str, Any], dataclass_types: Sequence[type], source: str, allow: Iterable[str] = ()
 ) -> None:
@@ -210,6 +242,8 @@ def validate_keys(
     for key, value in data.items():
         if key in allowed:
             continue
+        if key not in known and key in TRL_UNSUPPORTED:
+            raise RecipeError(f"{source}: '{key}' is a TRL field compeff-hf does not read: {TRL_UNSUPPORTED[key]}.")
         if key not in known:
             close = difflib.get_close_matches(key, list(known), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -241,8 +275,6 @@ class RecipeParser:
         description: str | None = None,
         epilog: str | None = None,
     ):
-        import argparse
-
         from trl import TrlParser
 
         self.dataclass_types = (
@@ -253,12 +285,21 @@ class RecipeParser:
             prog=prog,
             description=description,
             epilog=epilog,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=HelpFormatter,
         )
         self._parser.add_argument(
             "--config", type=str, default=None, help="YAML recipe; flags given after it override its values."
         )
         self._parser.error = _one_line_error  # argparse's usage dump buries the one line that matters
+
+        for alias, target in _aliases(self.dataclass_types).items():
+            self._parser.add_argument(
+                f"--{alias}",
+                f"--{alias.replace('_', '-')}",
+                dest=target,
+                default=argparse.SUPPRESS,
+                help=f"TRL's name for --{target}.",
+            )
 
     def print_help(self) -> None:
         self._parser.print_help()
@@ -278,7 +319,7 @@ class RecipeParser:
                 raise RecipeError("--config needs a path to a YAML recipe")
             source = args[i + 1]
             del args[i : i + 2]
-            data = load_yaml(source)
+            data = canonical_keys(load_yaml(source), self.dataclass_types, source)
             validate_keys(data, self.dataclass_types, source)
             for key, value in (data.pop("env", None) or {}).items():
                 os.environ[str(key)] = str(value)

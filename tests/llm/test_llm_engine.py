@@ -23,6 +23,9 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SERVED_NAME = os.environ.get("VLLM_SERVED_NAME", "gemma-3-270m")
+# How long the fixture waits for the engine: it must end well inside pytest's per-test timeout (pyproject.toml),
+# so that a slow engine fails with this fixture's message rather than a bare timeout (tests/test_workflows.py).
+ENGINE_WAIT_S = float(os.environ.get("COMPEFF_HF_VLLM_WAIT_S", "600"))
 
 
 def _unavailable(reason: str) -> None:
@@ -45,7 +48,7 @@ def vllm_url() -> str:
         url = (state / "url").read_text().strip()
     # The engine compiles for minutes at start-up: wait for it (it warms up while other tests run).
     setup_log = Path(os.environ.get("COMPEFF_HF_VLLM_SETUP_LOG", "/nonexistent"))
-    deadline = time.monotonic() + float(os.environ.get("COMPEFF_HF_VLLM_WAIT_S", "1200"))
+    deadline = time.monotonic() + ENGINE_WAIT_S
     while time.monotonic() < deadline:
         if setup_log.exists() and "VLLM SETUP FAILED" in setup_log.read_text(errors="replace"):
             _unavailable(f"the engine setup failed:\n{setup_log.read_text(errors='replace')[-3000:]}")
@@ -55,7 +58,7 @@ def vllm_url() -> str:
         except httpx.HTTPError:
             pass
         time.sleep(3)
-    _unavailable(f"vLLM at {url} not ready in time (see .venv-vllm/run/server.log)")
+    _unavailable(f"vLLM at {url} not ready after {ENGINE_WAIT_S:.0f} s (see .venv-vllm/run/server.log)")
     raise AssertionError("unreachable")
 
 
