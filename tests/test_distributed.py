@@ -109,4 +109,4 @@ def test_two_processes_gather_in_order_and_share_the_main_decision(tmp_path):
         assert res["holds_lock"] is (r == 0)  # only the main process claims the folder
         assert "different probe config" in res["other_config"] and "--overwrite" in res["other_config"]
     files = sorted(p.name for p in (tmp_path / "stage").iterdir())
-    assert files == [".config_hash", ".lock", "config.yaml", "summary.json"]
+    assert files == [".config_hash", ".lock", ".stage_files.json", "config.yaml", "summary.json"]

@@ -22,6 +22,7 @@ Usage, data-parallel scoring with results in the original order::
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -215,3 +216,35 @@ def main_process_first() -> Iterator[None]:
     finally:
         if is_main_process():
             barrier()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _worker(index: int, nprocs: int, port: int, fn: Callable[..., Any], args: tuple) -> None:
+    os.environ.update(
+        RANK=str(index),
+        LOCAL_RANK=str(index),
+        WORLD_SIZE=str(nprocs),
+        LOCAL_WORLD_SIZE=str(nprocs),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    try:
+        fn(*args)
+    finally:
+        if _initialised():
+            import torch.distributed as tdist
+
+            tdist.destroy_process_group()
+
+
+def spawn(nprocs: int, fn: Callable[..., Any], *args: Any, start_method: str = "spawn") -> None:
+    """Run ``fn(*args)`` in ``nprocs`` processes on this machine that see themselves as ranks 0..nprocs-1, as under
+    torchrun (a stage's ``--num_processes N``). One failing stops them all and its error is raised here."""
+    import torch.multiprocessing as mp
+
+    mp.start_processes(_worker, args=(nprocs, free_port(), fn, args), nprocs=nprocs, start_method=start_method)

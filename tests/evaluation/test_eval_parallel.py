@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from compeff_hf.evaluation.parallel import free_port, shard, unshard
+from compeff_hf.distributed import free_port
+from compeff_hf.evaluation.parallel import shard, unshard
 
 pytestmark = pytest.mark.slow
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import distributed
 from ..data import row_id
 from ..log import get_logger
 from ..progress import progress
@@ -64,8 +65,8 @@ def run_task(task: Task, rows: list[dict], test: list[dict], runner: Any, config
     """
     from .runner import label_token_ids
 
-    rank, size = parallel.world()
-    left = parallel.broadcast([r["id"] for r in rows if r["id"] not in ledger])
+    rank, size = distributed.world().rank, distributed.world().size
+    left = distributed.broadcast_object([r["id"] for r in rows if r["id"] not in ledger])
     wanted = set(left)
     todo = [r for r in rows if r["id"] in wanted]
     bar.update(len(rows) - len(todo))
@@ -80,7 +81,7 @@ def run_task(task: Task, rows: list[dict], test: list[dict], runner: Any, config
         mine = parallel.shard(chunk, rank, size)
         done = predict(task, mine, test, runner, config, ids if task.is_classification else None) if mine else []
         runner.predicted = getattr(runner, "predicted", 0) + len(done)
-        ledger.extend(parallel.unshard(parallel.all_gather(done)))
+        ledger.extend(parallel.unshard(distributed.gather_object(done)))
         bar.update(len(chunk))
 
 
@@ -175,12 +176,14 @@ def evaluate_model(config: EvalConfig, stage: StageDir | None = None) -> dict[st
         test, train = load_split(source, task, "test"), load_split(source, task, "train")
         data[task.name] = (test[: config.limit] if config.limit else test, train)
     path = resolve_model(config.model)
-    rank, size = parallel.world()
+    rank, size = distributed.world().rank, distributed.world().size
     device = config.device or default_device()
     if size > 1 and device == "cuda":
         import torch
 
-        device = f"cuda:{parallel.local_rank() % torch.cuda.device_count()}"  # one GPU per process (or shared)
+        device = (
+            f"cuda:{distributed.world().local_rank % torch.cuda.device_count()}"  # one GPU per process (or shared)
+        )
     if config.threads:
         import torch
 
@@ -218,7 +221,7 @@ def evaluate_model(config: EvalConfig, stage: StageDir | None = None) -> dict[st
                 100 * sum(s["score"] for s in per_seed[task.name].values()) / len(config.seeds),
                 ", ".join(f"seed {k}: {100 * v['score']:.1f}" for k, v in per_seed[task.name].items()),
             )
-    predicted = parallel.all_gather(getattr(runner, "predicted", 0))
+    predicted = distributed.gather_object(getattr(runner, "predicted", 0))
     if rank != 0:
         return None
     results = {
@@ -333,11 +336,11 @@ def main(config: EvalConfig) -> int:
     check_tokenizer(
         config.model, load_tokenizer(config.model), need_chat_template=config.chat_template, what="--model"
     )
-    rank, size = parallel.world()
+    rank, size = distributed.world().rank, distributed.world().size
     if config.num_processes > 1 and size == 1:
-        parallel.spawn(config.num_processes, _spawned, dataclasses.replace(config, num_processes=1))
+        distributed.spawn(config.num_processes, _spawned, dataclasses.replace(config, num_processes=1))
         return 0
-    parallel.init()
+    distributed.init()
     stage = StageDir(config.resolved_output_dir(), config, stage="eval")
     # The main process claims the folder; every process gets its answer (or its error) through StageDir.
     if stage.prepare(config.overwrite):
