@@ -8,10 +8,8 @@ import random
 
 import pytest
 
-from compeff_hf.errors import DataError
 from compeff_hf.filter.scores import (
     aggregate,
-    check_text,
     make_batches,
     random_score,
     raw_instruction,
@@ -52,9 +50,3 @@ def test_aggregate_row_scores():
 def test_random_score_depends_on_seed_and_row_only():
     assert random_score(1, "r") == random.Random("1:r").random()
     assert random_score(1, "r") != random_score(2, "r") and random_score(1, "r") != random_score(1, "s")
-
-
-def test_check_text_names_row_field_and_source():
-    assert check_text("ok", "output", "r1", "data.jsonl") == "ok"
-    with pytest.raises(DataError, match=r"^data.jsonl: row r1: field 'output' must be a string, got int$"):
-        check_text(3, "output", "r1", "data.jsonl")
