@@ -46,6 +46,7 @@ def finished_run(tmp_path_factory):
     with ScriptedLLM() as llm:
         assert main(_config(out, llm.url)) == 0
         requests = dict(llm.requests)
+        requests["temperatures"] = dict(llm.temperatures)
     return out, requests
 
 
@@ -74,7 +75,9 @@ def test_every_substage_dataset_has_content(finished_run):
     assert summary["llm"]["attributes"]["requests"] == 21
     assert "attributes" in summary["prompts"]
     card = (out / "README.md").read_text()
-    assert "config_name: perspectives" in card and "What sentiment-related attributes" in card
+    assert "config_name: perspectives" in card and "what kind of sentiment-related attributes" in card
+    assert requests["temperatures"]["attributes"] == {0.0} and requests["temperatures"]["ideas"] == {1.0}
+    assert summary["decoding"]["attributes"] == "greedy" and summary["decoding"]["other"].startswith("sample")
 
 
 @pytest.fixture(scope="module")

@@ -95,7 +95,9 @@ class ConstructRun:
         logger.info("construct/%s: %s", name, json.dumps(counts))
         return outputs
 
-    def run_llm(self, name: str, rows: list[dict], *, format_input, parse_output, max_new_tokens: int):
+    def run_llm(
+        self, name: str, rows: list[dict], *, format_input, parse_output, max_new_tokens: int, greedy: bool = False
+    ):
         """Send one request per row through the shared distilabel adapter; returns (ok, rejected rows).
 
         With ``prompt_format: completion`` the parser reads the prompt's open slot plus the continuation, items
@@ -108,6 +110,8 @@ class ConstructRun:
             self.llm_stats[name] = {"requests": 0}
             return [], []
         params: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+        if greedy:
+            params["temperature"] = 0.0
         if self.config.prompt_format == "completion":
             params["stop"] = completion.stops(name)
             parse_output = completion.parser(name, format_input, parse_output)
@@ -153,6 +157,7 @@ class ConstructRun:
             format_input=attributes.format_input(cfg.prompt_format),
             parse_output=attributes.parse_output(cfg.max_attributes_per_text),
             max_new_tokens=cfg.attribute_max_new_tokens,
+            greedy=cfg.attribute_decoding == "greedy",
         )
         rows = [
             {"id": r["id"], "text_id": r["id"], "triplets": r["triplets"], "generation": r.get("generation")}
@@ -274,26 +279,17 @@ class ConstructRun:
             parse_output=tasks.spec_output(cfg.max_examples_per_task, cfg.two_text_markers),
             max_new_tokens=cfg.spec_max_new_tokens,
         )
-        # The idea itself may already be a two-text task even when its spec hides it: check it too.
-        rows, two_text = [], sum("two-text" in r["reason"] for r in rejected)
-        for r in ok:
-            idea = {"task_name": r["task_name"], "task_description": r["task_description"]}
-            marker = tasks.two_text_marker(
-                {"name": idea["task_name"], "description": idea["task_description"]}, cfg.two_text_markers
+        # Like the official filter, only the spec's examples decide (the idea has none): see tasks.two_text_marker.
+        two_text = sum("two-text" in r["reason"] for r in rejected)
+        rows = [
+            tasks.task_row(
+                r["perspective_id"],
+                r["spec"],
+                "generated",
+                {"task_name": r["task_name"], "task_description": r["task_description"]},
             )
-            if marker:
-                two_text += 1
-                rejected.append(
-                    reject(
-                        "tasks",
-                        r["id"],
-                        f"two-text task (mentions {marker!r})",
-                        r.get("generation"),
-                        kind="validation",
-                    )
-                )
-                continue
-            rows.append(tasks.task_row(r["perspective_id"], r["spec"], "generated", idea))
+            for r in ok
+        ]
         fallbacks = seeded = 0
         by_p: dict[str, int] = {}
         for row in rows:
@@ -544,12 +540,21 @@ def main(config: ConstructConfig) -> int:
             return 0
         result = ConstructRun(config, stage).run()
         summary = stage.finish(
-            **result, prompt_format=config.prompt_format, prompts=prompts.templates(config.prompt_format)
+            **result,
+            prompt_format=config.prompt_format,
+            decoding=decoding(config),
+            prompts=prompts.templates(config.prompt_format),
         )
     finally:
         stage.release()  # also when prepare refuses the folder, so the lock never outlives the call
     _print_summary(summary, stage.root)
     return 0
+
+
+def decoding(config: ConstructConfig) -> dict[str, str]:
+    """How each kind of request was decoded (recorded in summary.json: the official attribute run was greedy)."""
+    sampled = f"sample (temperature={config.temperature}, top_p={config.top_p})"
+    return {"attributes": "greedy" if config.attribute_decoding == "greedy" else sampled, "other": sampled}
 
 
 def _print_summary(summary: dict, root: Path) -> None:
