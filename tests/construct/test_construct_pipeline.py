@@ -251,3 +251,24 @@ def test_unknown_prompt_format_is_refused_with_the_field_name(tmp_path):
 
     with pytest.raises(RecipeError, match="prompt_format"):
         _config(tmp_path, "http://127.0.0.1:9", prompt_format="raw")
+
+
+def test_a_substage_whose_requests_all_failed_is_not_done_and_a_rerun_retries_it(tmp_path):
+    """Issue #15 item 3: an endpoint answering 500 to everything must not leave a finished attribute step."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "llm"))
+    from faulty_server import FaultyServer, Schedule
+
+    from compeff_hf.errors import EndpointError
+
+    out = tmp_path / "c"
+    outage = Schedule(fault_rate=1.0, kinds=("500",))
+    with FaultyServer(outage) as down, pytest.raises(EndpointError, match="all 8 requests failed"):
+        main(_config(out, down.url, max_retries=0, retry_backoff_s=0.01, max_texts=8))
+    marks = read_jsonl(out / "_ledger" / "substages.jsonl")
+    assert [m["id"] for m in marks] == ["texts"]  # attributes not recorded as done
+    with ScriptedLLM() as llm:
+        assert main(_config(out, llm.url, max_texts=8)) == 0
+        assert llm.requests["attributes"] == 8  # every failed request is sent again
+    assert json.loads((out / "summary.json").read_text())["llm"]["attributes"]["ok"] >= 1

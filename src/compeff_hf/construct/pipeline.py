@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import load_rows, row_id
-from ..errors import CompEffError, DataError
+from ..errors import CompEffError, DataError, EndpointError
 from ..log import get_logger
 from ..stage import StageDir
 from . import analysis, attributes, completion, demos, normalize, perspectives, prompts, tasks
@@ -126,6 +126,13 @@ class ConstructRun:
             desc=f"construct/{name}",
         )
         self.llm_stats[name] = dict(result.stats)
+        request_failed = [r for r in result.failed if r.get("error") is not None]
+        if request_failed and len(request_failed) == len(rows):
+            # An outage is not a finished sub-stage: raise before the marker is written, so a rerun retries it.
+            raise EndpointError(
+                f"construct/{name}: all {len(rows)} requests failed (last error: {request_failed[-1]['error']}); "
+                "the sub-stage is not marked done: run the same command again to retry it"
+            )
         rejected = [
             reject(
                 name,
