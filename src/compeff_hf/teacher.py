@@ -10,6 +10,7 @@ is in ``_ledger/requests.jsonl`` as soon as it completes: a killed run resumes w
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from .configs import StageConfig
 from .data import load_rows, row_id
 from .errors import DataError
 from .llm.config import EndpointArgs
+from .llm.pipeline_config import PipelineArgs
 from .log import get_logger
 from .stage import StageDir
 
@@ -24,7 +26,7 @@ logger = get_logger(__name__)
 
 
 @dataclass
-class TeacherConfig(StageConfig, EndpointArgs):
+class TeacherConfig(StageConfig, EndpointArgs, PipelineArgs):
     """The teacher stage: an instructions dataset in, the same rows with the teacher's ``output`` out."""
 
     stage_name: ClassVar[str] = "teacher"
@@ -66,10 +68,11 @@ def main(config: TeacherConfig) -> int:
     """Run the teacher stage; returns 0 when every row has an output (or failures are accepted), 1 otherwise."""
     import datasets
 
-    from .llm.client import ChatRequest, endpoint_for, run_chat_requests
+    from .llm.client import ChatRequest, endpoint_for
 
     if not config.input:
         raise DataError("the teacher stage needs --input: an instructions dataset with a `messages` column")
+    config.check_pipeline_args()
     stage = StageDir(config.resolved_output_dir(), config, stage="teacher")
     if stage.prepare(config.overwrite):
         return 0
@@ -84,9 +87,11 @@ def main(config: TeacherConfig) -> int:
             row.setdefault("id", None)
             row["id"] = row["id"] or row_id("instruction", messages)
             requests.append(ChatRequest(messages=messages, meta={"row_id": row["id"]}))
-        ledger = stage.ledger("requests")
-        with endpoint_for(config) as endpoint:
-            results = run_chat_requests(requests, endpoint, ledger, desc="teacher")
+        # The answers come from the teacher's distilabel Pipeline (compeff_hf.llm.pipelines.teacher), via the ledger.
+        from .llm.pipelines.teacher import answer_requests
+
+        with endpoint_for(config) if config.llm_class == "compeff" else contextlib.nullcontext(config) as endpoint:
+            results = answer_requests(config, stage.root, endpoint, requests)
         ok, failed = [], []
         for row, res in zip(rows, results, strict=True):
             meta = {

@@ -174,7 +174,9 @@ def apply_stop(text: str, stop: list[str]) -> tuple[str, str]:
 class ScriptedLLM:
     """``with ScriptedLLM() as llm: llm.url`` — counts requests per kind in ``llm.requests``."""
 
-    def __init__(self):
+    def __init__(self, fail=None):
+        self.fail = fail  # fail(prompt) -> True: answer that chat request with HTTP 500
+        self.failed: Counter = Counter()
         self.requests: Counter = Counter()
         self.completion_params: list[dict] = []
         self.temperatures: dict[str, set] = {}  # chat requests: prompt kind -> temperatures seen
@@ -224,6 +226,11 @@ class ScriptedLLM:
                     return
                 prompt = body["messages"][-1]["content"]
                 kind, text = answer(prompt)
+                if owner.fail is not None and owner.fail(prompt):
+                    with owner._lock:
+                        owner.failed[kind] += 1
+                    self._send(500, {"error": "scripted failure"})
+                    return
                 with owner._lock:
                     owner.requests[kind] += 1
                     owner.temperatures.setdefault(kind, set()).add(body.get("temperature"))

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from ..configs import StageConfig
 from ..llm.config import EndpointArgs
+from ..llm.pipeline_config import PipelineArgs
 from .prompts import STYLES
 
 SAMPLE_INPUT = "builtin:sample_texts"
@@ -20,7 +21,7 @@ DEFAULT_TWO_TEXT_MARKERS = ["text 1|text 2", "text1|text2", "text a|text b", "pl
 
 
 @dataclass
-class ConstructConfig(StageConfig, EndpointArgs):
+class ConstructConfig(StageConfig, EndpointArgs, PipelineArgs):
     """Attribute-based automatic instruction construction (CompEffDist module 1)."""
 
     stage_name: ClassVar[str] = "construct"
@@ -198,6 +199,7 @@ class ConstructConfig(StageConfig, EndpointArgs):
     def __post_init__(self):
         from ..errors import RecipeError
 
+        self.check_pipeline_args()
         if self.frequency_weighting not in ("log1p", "none"):
             raise RecipeError(f"frequency_weighting must be 'log1p' or 'none', got {self.frequency_weighting!r}")
         if self.prompt_format not in STYLES:

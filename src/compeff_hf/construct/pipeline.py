@@ -46,6 +46,7 @@ class ConstructRun:
         self.llm_stats: dict[str, dict[str, Any]] = {}
         self._stack = contextlib.ExitStack()
         self._endpoint = None
+        self.distilabel_llm = None  # one of distilabel's LLMs instead of our client (recipe field `llm_class`)
 
     # ------------------------------------------------------------------------------------------- plumbing
     def endpoint(self):
@@ -124,6 +125,7 @@ class ConstructRun:
             ledger=self.stage.ledger(f"llm_{name}"),
             params=params,
             desc=f"construct/{name}",
+            llm=self.distilabel_llm,
         )
         self.llm_stats[name] = dict(result.stats)
         request_failed = [r for r in result.failed if r.get("error") is not None]
@@ -379,52 +381,58 @@ class ConstructRun:
         self.note("demos", tasks_in=len(task_rows), requests=len(requests), tasks_with_demos=len(per_task))
         return {"demos": list(rows.values()), "rejected_demos": rejected}
 
-    # ------------------------------------------------------------------------------------------------ main
-    def run(self) -> dict[str, Any]:
+    def assemble_instructions(
+        self,
+        texts: list[dict],
+        attrs: list[dict],
+        selected: list[dict],
+        prompts_: list[dict],
+        task_rows: list[dict],
+        demo_rows: list[dict],
+    ) -> dict[str, list[dict]]:
         cfg = self.config
-        with self._stack:
-            texts = self.substage("texts", self.load_texts)["texts"]
-            attrs = self.substage("attributes", lambda: self.enumerate_attributes(texts))["attributes"]
-            vocab = self.substage("vocabulary", lambda: self.build_vocabulary(attrs))["attribute_vocabulary"]
-            persp = self.substage("perspectives", lambda: self.cluster(vocab))["perspectives"]
-            selected = [p for p in persp if p["selected"]]
-            prompts_ = self.substage("analysis", lambda: self.write_analysis_prompts(selected))["analysis_prompts"]
-            ideas = self.substage("ideas", lambda: self.ideate(selected))["task_ideas"]
-            task_rows = self.substage("tasks", lambda: self.specify(ideas, selected))["tasks"]
-            references = self.references(texts)
-            demo_rows = self.substage("demos", lambda: self.synthesise_demos(task_rows, references))["demos"]
+        index = normalize.text_attribute_index((r["text_id"], t) for r in attrs for t in r["triplets"])
+        rows = assemble(
+            texts,
+            selected,
+            prompts_,
+            task_rows,
+            demo_rows,
+            instructions_per_text=cfg.instructions_per_text,
+            analysis_fraction=cfg.analysis_fraction,
+            k_demos=cfg.k_demos,
+            routing=cfg.routing,
+            text_attributes=index,
+            seed=cfg.seed,
+        )
+        if not rows:
+            raise CompEffError(
+                "construct: no instruction could be assembled (no perspective has an analysis prompt or a "
+                "task). See the rejected dataset for why; --min_tasks_per_perspective 2 adds seed tasks."
+            )
+        self.note(
+            "assemble",
+            texts_in=len(texts),
+            analysis=sum(r["instruction_type"] == "analysis" for r in rows),
+            task=sum(r["instruction_type"] == "task" for r in rows),
+        )
+        return {"data": rows}
 
-            def build() -> dict[str, list[dict]]:
-                index = normalize.text_attribute_index((r["text_id"], t) for r in attrs for t in r["triplets"])
-                rows = assemble(
-                    texts,
-                    selected,
-                    prompts_,
-                    task_rows,
-                    demo_rows,
-                    instructions_per_text=cfg.instructions_per_text,
-                    analysis_fraction=cfg.analysis_fraction,
-                    k_demos=cfg.k_demos,
-                    routing=cfg.routing,
-                    text_attributes=index,
-                    seed=cfg.seed,
-                )
-                if not rows:
-                    raise CompEffError(
-                        "construct: no instruction could be assembled (no perspective has an analysis prompt or a "
-                        "task). See the rejected dataset for why; --min_tasks_per_perspective 2 adds seed tasks."
-                    )
-                self.note(
-                    "assemble",
-                    texts_in=len(texts),
-                    analysis=sum(r["instruction_type"] == "analysis" for r in rows),
-                    task=sum(r["instruction_type"] == "task" for r in rows),
-                )
-                return {"data": rows}
+    # ------------------------------------------------------------------------------------------------ main
+    def collect(self) -> dict[str, Any]:
+        """After the pipeline ran every sub-stage: the `rejected` dataset, the card and the stage's result."""
+        from ..stage import Ledger
 
-            data = self.substage("assemble", build)["data"]
+        self.marks = Ledger(self.marks.path)  # the pipeline's workers appended to it
+        for name in SUBSTAGES:
+            mark = self.marks.get(name)
+            if not mark or mark.get("status") != "done":
+                raise CompEffError(f"construct: sub-stage {name!r} did not finish (no marker in _ledger)")
+            self.counts[name] = mark["counts"]
+            self.llm_stats.update(mark.get("llm", {}))
+        data = self._load("data")
         rejected = []
-        for name in self.stage.root.iterdir():
+        for name in sorted(self.stage.root.iterdir()):
             if name.is_dir() and name.name.startswith("rejected_"):
                 rejected += self._load(name.name)
         self._save("rejected", rejected)
@@ -452,6 +460,11 @@ class ConstructRun:
             for n in names
         )
         counts = "\n".join(f"| {k} | {json.dumps(v)} |" for k, v in self.counts.items())
+        dag = ""
+        if (self.stage.root / "pipeline.yaml").is_file():
+            from ..llm.pipeline_dag import dag_markdown
+
+            dag = "## Pipeline (distilabel)\n\n" + dag_markdown(self.stage.root / "pipeline.yaml") + "\n"
         templates = "\n\n".join(
             f"### {k}\n\n```jinja\n{v.strip()}\n```" for k, v in prompts.templates(self.config.prompt_format).items()
         )
@@ -461,7 +474,7 @@ class ConstructRun:
             "Attribute-based automatic instruction construction (CompEffDist, Xie, Zhang et al., EMNLP 2025). "
             "The default config holds the assembled instructions (`messages`); each sub-stage's output is its own "
             "config.\n\n## Counts per sub-stage\n\n| sub-stage | counts |\n| --- | --- |\n"
-            f"{counts}\n\n## Prompt templates (written for compeff-hf)\n\n{templates}\n"
+            f"{counts}\n\n{dag}## Prompt templates (written for compeff-hf)\n\n{templates}\n"
         )
         (self.stage.root / "README.md").write_text(card, encoding="utf-8")
 
@@ -538,24 +551,54 @@ def sample_balanced(rows: list[dict], n: int | None, seed: int) -> list[dict]:
     return out
 
 
+LLM_SUBSTAGES = ("attributes", "analysis", "ideas", "tasks", "demos")
+
+
 def main(config: ConstructConfig) -> int:
-    """Run (or resume, or skip) the construct stage; prints a one-screen summary."""
+    """Run (or resume, or skip) the construct stage as a distilabel Pipeline; prints a one-screen summary."""
     stage = StageDir(config.resolved_output_dir(), config, stage="construct")
     try:
         if stage.prepare(config.overwrite):
             _print_summary(stage.summary() or {}, stage.root)
             return 0
-        result = ConstructRun(config, stage).run()
+        result = run_pipeline(config, stage)
         summary = stage.finish(
             **result,
             prompt_format=config.prompt_format,
             decoding=decoding(config),
+            llm_class=config.llm_class,
             prompts=prompts.templates(config.prompt_format),
         )
     finally:
         stage.release()  # also when prepare refuses the folder, so the lock never outlives the call
     _print_summary(summary, stage.root)
     return 0
+
+
+def run_pipeline(config: ConstructConfig, stage: StageDir) -> dict[str, Any]:
+    """Build the construct Pipeline over the claimed ``stage`` and run it; returns the stage's result.
+
+    The endpoint (the embedded server when no ``endpoint_url`` is set) is started here, once, and only if an LLM
+    sub-stage is left to run; the pipeline's steps send to its URL.
+    """
+    import dataclasses
+
+    from ..llm.pipelines import build_construct_pipeline
+    from ..llm.pipelines.base import run_pipeline as run_distilabel
+
+    # The texts are read here first, so that bad input is reported before an endpoint is started or checked.
+    first = ConstructRun(config, stage)
+    first.substage("texts", first.load_texts)
+    done = {m["id"] for m in first.marks.rows() if m.get("status") == "done"}
+    with contextlib.ExitStack() as stack:
+        run_config = config
+        if config.llm_class == "compeff" and not set(LLM_SUBSTAGES) <= done:
+            from ..llm.client import endpoint_for
+
+            endpoint = stack.enter_context(endpoint_for(config))
+            run_config = dataclasses.replace(config, endpoint_url=endpoint.endpoint_url)
+        run_distilabel(build_construct_pipeline(run_config, stage_dir=stage.root), run_config, stage.root)
+    return ConstructRun(config, stage).collect()
 
 
 def decoding(config: ConstructConfig) -> dict[str, str]:

@@ -82,6 +82,84 @@ class CompEffLLM(LLM):
         ]
 
 
+class LedgerLLM(CompEffLLM):
+    """One of distilabel's own LLMs behind our ledger: answered requests are never sent again, failures are rows.
+
+    distilabel's endpoint LLMs log a request error and return a ``None`` generation; here such a ``None`` (or an
+    empty answer) becomes a ledger row with ``status: failed`` and a reason, so it is counted and retried by a rerun,
+    never silently missing. Raw completion prompts (base-model prompting) are sent as one user message: distilabel's
+    LLMs take chat input.
+    """
+
+    inner: Any  # a distilabel LLM
+
+    @property
+    def model_name(self) -> str:
+        return getattr(self.inner, "model_name", None) or self.endpoint.model
+
+    def load(self) -> None:
+        super().load()
+        self.inner.load()
+
+    def unload(self) -> None:
+        self.inner.unload()
+        super().unload()
+
+    def generate(self, inputs: list[Any], num_generations: int = 1, **kwargs: Any) -> list[dict[str, Any]]:
+        import inspect
+
+        if self._ledger is None:
+            raise RuntimeError("LedgerLLM needs a ledger: call llm.bind(ledger) before generating")
+        params = {k: v for k, v in kwargs.items() if v is not None}
+        requests = [ChatRequest.of(formatted, params) for formatted in inputs]
+        ids = [request_id(r, self.endpoint) for r in requests]
+        todo = [i for i, rid in enumerate(ids) if (self._ledger.get(rid) or {}).get("status") != "ok"]
+        if todo:
+            accepted = inspect.signature(self.inner.generate).parameters
+            gen_kwargs = {k: v for k, v in params.items() if k in accepted}
+            chats = [requests[i].messages or [{"role": "user", "content": requests[i].prompt}] for i in todo]
+            cls = type(self.inner).__name__
+            try:
+                outputs = self.inner.generate_outputs(inputs=chats, num_generations=1, **gen_kwargs)
+            except Exception as err:  # a whole-batch failure: every request of it is a failed row
+                outputs = [{"generations": [None], "error": f"{cls}: {type(err).__name__}: {err}"} for _ in todo]
+            for i, out in zip(todo, outputs, strict=True):
+                text = (out.get("generations") or [None])[0]
+                ok = isinstance(text, str) and bool(text.strip())
+                reason = out.get("error") or (
+                    f"{cls} returned no generation (distilabel turns a failed request into None; its log has the cause)"
+                    if text is None
+                    else f"{cls} returned an empty generation"
+                )
+                stats = out.get("statistics") or {}
+                self._ledger.append(
+                    {
+                        "id": ids[i],
+                        "status": "ok" if ok else "failed",
+                        "output": text if ok else None,
+                        "error": None if ok else reason,
+                        "finish_reason": None,
+                        "prompt_tokens": (stats.get("input_tokens") or [None])[0],
+                        "completion_tokens": (stats.get("output_tokens") or [None])[0],
+                        "attempts": 1,
+                        "meta": requests[i].meta,
+                    }
+                )
+            self._ledger.flush()
+        rows = [self._ledger.get(rid) for rid in ids]
+        self._last_rows = rows
+        return [
+            {
+                "generations": [row["output"] if row["status"] == "ok" else None],
+                "statistics": {
+                    "input_tokens": [row.get("prompt_tokens") or 0],
+                    "output_tokens": [row.get("completion_tokens") or 0],
+                },
+            }
+            for row in rows
+        ]
+
+
 def _make_task(
     name: str, llm: CompEffLLM, format_input: Callable[[dict], list[dict]], parse_output: Callable[[str, dict], dict]
 ) -> Task:
@@ -145,11 +223,14 @@ def run_task(
     ledger: Ledger,
     params: dict | None = None,
     desc: str | None = None,
+    llm: LLM | None = None,
 ) -> TaskResult:
     """Run a distilabel Task named ``name`` over ``rows`` (each with an ``id``), resuming from ``ledger``.
 
     ``format_input(row)`` returns chat messages (or a string: a raw completion prompt); ``parse_output(text, row)`` returns the parsed fields or raises
     :class:`~compeff_hf.errors.ParseError`. Requests already ``ok`` in the ledger are not sent again.
+    ``llm``: one of distilabel's own LLMs (OpenAILLM, InferenceEndpointsLLM, vLLM, ...) instead of our client; its
+    answers go through the same ledger (see :class:`LedgerLLM`), and its ``None`` generations become failed rows.
 
     Raises:
         EndpointError: the failure budget was exceeded or the endpoint is unreachable (the ledger keeps the rows).
@@ -160,7 +241,11 @@ def run_task(
             raise DataError(f"{name}: input row {i} has no 'id' (give every row a stable id, e.g. data.row_id)")
     result = TaskResult()
     if rows:
-        llm = CompEffLLM(endpoint=endpoint, desc=desc or name, generation_kwargs=dict(params or {})).bind(ledger)
+        if llm is None:
+            llm = CompEffLLM(endpoint=endpoint, desc=desc or name, generation_kwargs=dict(params or {}))
+        else:
+            llm = LedgerLLM(inner=llm, endpoint=endpoint, desc=desc or name, generation_kwargs=dict(params or {}))
+        llm.bind(ledger)
         task = _make_task(name, llm, format_input, parse_output)
         task.load()
         try:
