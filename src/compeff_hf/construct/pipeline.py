@@ -1,5 +1,8 @@
 """Entry point of `compeff-hf construct`: user texts -> attributes -> perspectives -> tasks -> demos -> instructions.
 
+The stage runs as a distilabel Pipeline (:mod:`compeff_hf.llm.pipelines.construct`) whose steps call the sub-stage
+methods of :class:`ConstructRun` below.
+
 Every sub-stage writes its own dataset under the output folder and a marker in ``_ledger/substages.jsonl`` when it
 finishes, so a rerun reuses finished sub-stages; inside an LLM sub-stage the request ledger (one row per finished
 request) makes a killed run resume without re-sending finished requests. Outputs that cannot be parsed and rows that

@@ -1,13 +1,15 @@
 """The distilabel adapter: an LLM class for distilabel steps that sends through our client, and ``run_task``.
 
-This is the only module of the package that imports distilabel (pinned 1.5.3, unmaintained upstream). Two of its
-behaviours are worked around rather than relied on:
+distilabel (pinned 1.5.3, unmaintained upstream) is imported only in the ``llm`` package: this module and
+``llm/pipelines/`` (the stages as distilabel Pipelines). Two of its behaviours are worked around rather than relied
+on here:
 
 * its endpoint LLMs turn request errors into ``None`` generations and its tasks turn formatting errors into rows
   of ``None``: a row then vanishes silently. Here a request failure is a ledger row with its error, and
   ``parse_output`` errors are caught before distilabel sees them, so every input row comes back as ok or failed;
-* its Pipeline runner hangs on resume and can lose rows: tasks run in-process (``task.load()``,
-  ``task.process(rows)``) and our ledger is the source of truth for resuming.
+* its Pipeline runner hangs on resume: inside a pipeline step, a sub-stage's requests run through ``run_task``
+  (``task.load()``, ``task.process(rows)``) and our ledger is the source of truth for resuming (see
+  :mod:`compeff_hf.llm.pipelines.base` for the runner's other defects).
 """
 
 from __future__ import annotations
@@ -51,6 +53,19 @@ class CompEffLLM(LLM):
     @property
     def model_name(self) -> str:
         return self.endpoint.model
+
+    @property
+    def generate_parameters(self) -> list[Any]:
+        """The per-request overrides, declared for distilabel's runtime-parameter check (``generate`` takes **kwargs,
+        which a Pipeline would otherwise report as a missing required parameter)."""
+        import inspect
+
+        def signature(
+            inputs, num_generations=1, max_new_tokens=None, temperature=None, top_p=None, stop=None, seed=None
+        ):
+            pass
+
+        return list(inspect.signature(signature).parameters.values())
 
     def bind(self, ledger: Ledger) -> CompEffLLM:
         self._ledger = ledger

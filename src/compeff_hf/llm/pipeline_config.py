@@ -30,7 +30,7 @@ class PipelineArgs:
     llm_kwargs: str | None = field(
         default=None,
         metadata={
-            "help": "JSON object of keyword arguments for `llm_class` (e.g. '{\"base_url\": \"http://host/v1\"}'). "
+            "help": 'JSON object of keyword arguments for `llm_class` (e.g. \'{"base_url": "http://host/v1"}\'). '
             "Defaults: model=`model`, base_url=`endpoint_url`/v1 (OpenAILLM) or `endpoint_url` (others), api_key "
             "from `api_key_env`. Never put a key here: it would be saved with the recipe."
         },

@@ -160,7 +160,6 @@ def _fast_polling(cap: float = 0.05):
 @contextlib.contextmanager
 def _forkserver():
     import multiprocessing as mp
-
     import multiprocessing.context as mp_context
 
     import distilabel.pipeline.local as local

@@ -64,7 +64,7 @@ class LoadTexts(_ConstructStepMixin, GeneratorStep):
         try:
             run = self._construct_run()
             rows = run.substage("texts", run.load_texts)["texts"]
-        except BaseException as err:
+        except Exception as err:
             record_error(self.stage_dir, err)
             rows = [{ERROR: True}]
         yield rows or [{EMPTY: "texts"}], True
@@ -119,7 +119,7 @@ class ConstructStep(_ConstructStepMixin, GlobalStep):
             run = self._construct_run(self.llm)
             with run._stack:  # closes the endpoint context (checked URL) when the step is done
                 rows = self.compute(run, *(groups[k] for k in self.needs))
-        except BaseException as err:
+        except Exception as err:
             record_error(self.stage_dir, err)
             yield [{ERROR: True}]
             return
@@ -312,7 +312,7 @@ class AssembleInstructions(ConstructStep):
     def outputs(self) -> list[str]:
         return ["id", "text_id", "text", "perspective_id", "task_id", "instruction_type", "messages"]
 
-    def compute(self, run, texts, attrs, perspectives, prompts_, task_rows, demo_rows):  # noqa: PLR0913
+    def compute(self, run, texts, attrs, perspectives, prompts_, task_rows, demo_rows):
         sel = _selected(perspectives)
         return run.substage(
             "assemble", lambda: run.assemble_instructions(texts, attrs, sel, prompts_, task_rows, demo_rows)
@@ -325,9 +325,7 @@ STEP_NAMES = (
 )  # fmt: skip
 
 
-def build_construct_pipeline(
-    config: Any, *, stage_dir: str | Path | None = None, llm: LLM | None = None
-) -> Pipeline:
+def build_construct_pipeline(config: Any, *, stage_dir: str | Path | None = None, llm: LLM | None = None) -> Pipeline:
     """The construct stage as a distilabel :class:`~distilabel.pipeline.Pipeline` (not run).
 
     Args:

@@ -62,17 +62,20 @@ class LoadInstructions(GeneratorStep):
     def process(self, offset: int = 0):  # type: ignore[override]
         from ...teacher import TeacherConfig
 
+        sent = False
         try:
-            batches = list(iter_instruction_rows(TeacherConfig(**self.config), self.batch_size))
-        except BaseException as err:
+            batches = iter_instruction_rows(TeacherConfig(**self.config), self.batch_size)
+            current = next(batches, None)
+            while current is not None:  # one batch of look-ahead tells distilabel which batch is the last
+                following = next(batches, None)
+                yield current, following is None
+                sent, current = True, following
+        except Exception as err:
             record_error(self.stage_dir, err)
             yield [{ERROR: True}], True
             return
-        if not batches:
-            yield [{ERROR: True}], True  # nothing to answer: the stage reports it (an empty batch would hang)
-            return
-        for i, rows in enumerate(batches):
-            yield rows, i == len(batches) - 1
+        if not sent:  # nothing to answer: the stage reports it (an empty batch would hang distilabel)
+            yield [{ERROR: True}], True
 
 
 class TeacherGeneration(Task):
@@ -107,7 +110,7 @@ class TeacherGeneration(Task):
             return
         try:
             yield from super().process(inputs)
-        except BaseException as err:  # e.g. the failure budget: stop here, the stage re-raises it
+        except Exception as err:  # e.g. the failure budget: stop here, the stage re-raises it
             record_error(self.stage_dir, err)
             object.__setattr__(self, "_failed", True)
             yield [{ERROR: True}]
