@@ -30,7 +30,7 @@ def run_construct(src: Path, recipe: Path, out: Path) -> float:
     env.pop("COMPEFF_HF_SKIP_ENGINE", None)
     cmd = [sys.executable, "-m", "compeff_hf.cli", "construct", "--config", str(recipe), "--output_dir", str(out)]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=out.parent, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)  # recipes use paths relative to it
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

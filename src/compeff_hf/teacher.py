@@ -18,7 +18,7 @@ from .configs import StageConfig
 from .data import load_rows, row_id
 from .errors import DataError
 from .llm.config import EndpointArgs
-from .llm.pipeline_config import PipelineArgs
+from .llm.pipeline_config import StreamingPipelineArgs
 from .log import get_logger
 from .stage import StageDir
 
@@ -26,7 +26,7 @@ logger = get_logger(__name__)
 
 
 @dataclass
-class TeacherConfig(StageConfig, EndpointArgs, PipelineArgs):
+class TeacherConfig(StageConfig, EndpointArgs, StreamingPipelineArgs):
     """The teacher stage: an instructions dataset in, the same rows with the teacher's ``output`` out."""
 
     stage_name: ClassVar[str] = "teacher"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from distilabel.steps import StepInput, step
+from distilabel.steps import GeneratorStep, GlobalStep, StepInput, step
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "construct"))
 from faulty_server import FaultyServer, Schedule
@@ -230,45 +230,47 @@ def test_distilabel_defect_an_empty_global_step_output_hangs_the_pipeline(tmp_pa
     pytest.fail(f"distilabel no longer hangs on an empty global step (rc={proc.returncode}, {out[-200:]!r})")
 
 
+class OneRow(GeneratorStep):
+    @property
+    def outputs(self):
+        return ["id"]
+
+    def process(self, offset: int = 0):
+        yield [{"id": "1"}], True
+
+
+class Boom(GlobalStep):
+    """Fails, the way our steps do: the error recorded for run_pipeline, a marker row yielded."""
+
+    stage_dir: str = ""
+
+    @property
+    def inputs(self):
+        return ["id"]
+
+    def process(self, inputs: StepInput):
+        from compeff_hf.llm.pipelines.base import ERROR, record_error
+
+        try:
+            raise ValueError("boom in a step")
+        except ValueError as err:
+            record_error(self.stage_dir, err)
+        yield [{ERROR: True}]
+
+
 def test_a_failing_step_is_reraised_by_our_runner(tmp_path):
     """A global step that raises makes distilabel 1.5.3 hang (or log it and exit 0): our steps record the error
     and yield a marker row instead, and run_pipeline re-raises it in the caller."""
     import warnings
 
     from distilabel.pipeline import Pipeline
-    from distilabel.steps import GeneratorStep, GlobalStep, StepInput
 
-    from compeff_hf.llm.pipelines.base import record_error, run_pipeline
-
-    class Gen(GeneratorStep):
-        @property
-        def outputs(self):
-            return ["id"]
-
-        def process(self, offset: int = 0):
-            yield [{"id": "1"}], True
-
-    class Boom(GlobalStep):
-        stage_dir: str = ""
-        wrap: bool = False
-
-        @property
-        def inputs(self):
-            return ["id"]
-
-        def process(self, inputs: StepInput):
-            try:
-                raise ValueError("boom in a step")
-            except ValueError as err:
-                if not self.wrap:
-                    raise
-                record_error(self.stage_dir, err)
-                yield [{"id": "error"}]
+    from compeff_hf.llm.pipelines.base import run_pipeline
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Pipeline(name="failing", cache_dir=tmp_path / "cache") as pipeline:
-            Gen(name="g") >> Boom(name="boom", stage_dir=str(tmp_path), wrap=True)
+            OneRow(name="g") >> Boom(name="boom", stage_dir=str(tmp_path))
     with pytest.raises(ValueError, match="boom in a step"):
         run_pipeline(pipeline, TeacherConfig(), tmp_path)
     assert "ValueError: boom in a step" in (tmp_path / "_ledger" / "pipeline_error.log").read_text()

@@ -16,7 +16,7 @@ BACKENDS = ("local", "ray")
 class PipelineArgs:
     """How the stage's distilabel Pipeline runs (LLM class, runner, batching)."""
 
-    volatile_fields: ClassVar[tuple[str, ...]] = ("pipeline_backend", "ray_address", "pipeline_batch_size")
+    volatile_fields: ClassVar[tuple[str, ...]] = ("pipeline_backend", "ray_address")
 
     llm_class: str = field(
         default="compeff",
@@ -47,16 +47,13 @@ class PipelineArgs:
         default=None,
         metadata={"help": "Ray head node to join (ray://host:10001); empty: start or join a local Ray instance."},
     )
-    pipeline_batch_size: int = field(
-        default=256, metadata={"help": "Rows per batch passed between the pipeline's streaming steps (teacher)."}
-    )
 
     def check_pipeline_args(self) -> None:
         from ..errors import RecipeError
 
         if self.pipeline_backend not in BACKENDS:
             raise RecipeError(f"pipeline_backend must be one of {BACKENDS}, got {self.pipeline_backend!r}")
-        if self.pipeline_batch_size < 1:
+        if getattr(self, "pipeline_batch_size", 1) < 1:
             raise RecipeError(f"pipeline_batch_size must be >= 1, got {self.pipeline_batch_size}")
         self.parsed_llm_kwargs()
 
@@ -72,3 +69,15 @@ class PipelineArgs:
         if not isinstance(value, dict):
             raise RecipeError(f"llm_kwargs must be a JSON object, got {type(value).__name__}")
         return value
+
+
+@dataclass
+class StreamingPipelineArgs(PipelineArgs):
+    """For a pipeline whose rows stream through in batches (the teacher)."""
+
+    volatile_fields: ClassVar[tuple[str, ...]] = ("pipeline_batch_size",)
+
+    pipeline_batch_size: int = field(
+        default=256,
+        metadata={"help": "Rows per batch streamed through the pipeline (held in memory at once per step)."},
+    )

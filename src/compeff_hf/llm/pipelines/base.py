@@ -4,8 +4,10 @@ distilabel 1.5.3 is pinned and unmaintained upstream. Its runner has defects tha
 each is worked around here, reproduced by a test in ``tests/llm/test_llm_pipelines.py`` and listed in
 docs/construct.md ("distilabel defects and their workarounds"):
 
-* **resume after a kill hangs** (its batch cache): pipelines always run with ``use_cache=False``; our sub-stage
-  markers and request ledgers are the resume mechanism, so a rerun still sends no answered request again;
+* **resume after a kill hangs** (its batch cache): pipelines always run with ``use_cache=False`` and a cleared
+  cache folder (a second run otherwise rebuilds the steps from the cached dump, turning dataclass fields into
+  dicts); our sub-stage markers and request ledgers are the resume mechanism, so a rerun still sends no answered
+  request again;
 * **a step that raises is logged and the pipeline exits 0**, with the step's rows missing: our steps catch the
   error, record it in ``_ledger/pipeline_error.pkl`` and pass an error marker downstream; :func:`run_pipeline`
   re-raises it in the calling process, with its type and message;
@@ -183,9 +185,15 @@ def run_pipeline(pipeline: Pipeline, config: Any, stage_dir: str | Path) -> Any:
 
     Returns distilabel's Distiset of the leaf steps.
     """
+    import shutil
+
     error_file = Path(stage_dir) / "_ledger" / _ERROR_FILE
     error_file.parent.mkdir(parents=True, exist_ok=True)
     error_file.unlink(missing_ok=True)
+    # Never let distilabel see a previous run's cache: it rebuilds the steps from it (our dataclass fields come
+    # back as dicts) even with use_cache=False. The folder is ours (new_pipeline puts it in the stage's _ledger).
+    if pipeline._cache_dir.is_relative_to(Path(stage_dir)):
+        shutil.rmtree(pipeline._cache_dir / pipeline.name, ignore_errors=True)
     save_pipeline_yaml(pipeline, stage_dir)
     runner = pipeline
     if config.pipeline_backend == "ray":
