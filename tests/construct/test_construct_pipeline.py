@@ -76,6 +76,8 @@ def test_every_substage_dataset_has_content(finished_run):
     assert "attributes" in summary["prompts"]
     card = (out / "README.md").read_text()
     assert "config_name: perspectives" in card and "what kind of sentiment-related attributes" in card
+    assert "## Pipeline (distilabel)" in card and "perspectives --> task_specs" in card  # the DAG it ran
+    assert "name: compeff-construct" in (out / "pipeline.yaml").read_text()
     assert requests["temperatures"]["attributes"] == {0.0} and requests["temperatures"]["ideas"] == {1.0}
     assert summary["decoding"]["attributes"] == "greedy" and summary["decoding"]["other"].startswith("sample")
 
