@@ -15,6 +15,7 @@ is in ``_ledger/requests.jsonl`` as soon as it completes: a killed run resumes w
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,6 +25,7 @@ from .data import load_rows, row_id
 from .errors import DataError
 from .hub.redact import redact_text
 from .llm.config import EndpointArgs
+from .llm.pipeline_config import StreamingPipelineArgs
 from .log import get_logger
 from .stage import StageDir
 from .validate import check_empty_texts
@@ -32,7 +34,7 @@ logger = get_logger(__name__)
 
 
 @dataclass
-class TeacherConfig(StageConfig, EndpointArgs):
+class TeacherConfig(StageConfig, EndpointArgs, StreamingPipelineArgs):
     """The teacher stage: an instructions dataset in, the same rows with the teacher's ``output`` out."""
 
     stage_name: ClassVar[str] = "teacher"
@@ -156,10 +158,12 @@ def _user_turns(ds: Any, config: TeacherConfig) -> Any:
 
 def main(config: TeacherConfig) -> int:
     """Run the teacher stage; returns 0 when every row has an output (or failures are accepted), 1 otherwise."""
-    from .llm.client import ChatRequest, display_url, endpoint_for, endpoint_urls, run_chat_requests
+    from .llm.client import ChatRequest, display_url, endpoint_for, endpoint_urls, request_id
+    from .llm.pipelines.teacher import EndpointSnapshot, read_endpoint_stats, run_teacher_pipeline
 
     if not config.input:
         raise DataError("the teacher stage needs --input: an instructions dataset with a `messages` column")
+    config.check_pipeline_args()
     if config.chunk_size < 1:
         raise DataError(f"--chunk_size must be at least 1, got {config.chunk_size}")
     # Input and endpoint are checked before the folder is claimed: a failed start leaves nothing behind.
@@ -183,45 +187,53 @@ def main(config: TeacherConfig) -> int:
             "truncated": _ParquetSink(stage.dataset_path("truncated"), ok_schema),
             "failed": _ParquetSink(stage.dataset_path("failed"), failed_schema),
         }
+        # The answers come from the teacher's distilabel Pipeline (compeff_hf.llm.pipelines.teacher): it streams the
+        # instructions in batches and every answer lands in the request ledger, which is read back chunk by chunk.
+        with endpoint_for(config) if config.llm_class == "compeff" else contextlib.nullcontext(config) as endpoint:
+            run_teacher_pipeline(config, stage.root, endpoint)
+        stats = read_endpoint_stats(stage.root)
+        ep = EndpointSnapshot.of(endpoint)  # the fields a request id depends on
         ledger = stage.ledger("requests")
-        stats: dict[str, dict[str, int]] = {}
         request_ids: set[str] = set()
         rows_in = prompt_tokens = completion_tokens = n_truncated = 0
-        with endpoint_for(config) as endpoint:
-            for batch in ds.iter(batch_size=config.chunk_size):
-                rows = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
-                requests = []
-                for i, row in enumerate(rows, rows_in):
-                    messages = _messages(row, i, config.input)
-                    row["id"] = str(row.get("id") or row_id("instruction", messages))
-                    requests.append(ChatRequest(messages=messages, meta={"row_id": row["id"]}))
-                results = run_chat_requests(requests, endpoint, ledger, desc="teacher", stats=stats)
-                rows_in += len(rows)
-                out: dict[str, list[dict[str, Any]]] = {name: [] for name in sinks}
-                for row, res in zip(rows, results, strict=True):
-                    truncated = res.get("finish_reason") == "length"
-                    meta = {
-                        "request_id": res["id"],
-                        "teacher_model": config.model,
-                        "finish_reason": res.get("finish_reason"),
-                        "truncated": truncated,
-                        "prompt_tokens": res.get("prompt_tokens"),
-                        "completion_tokens": res.get("completion_tokens"),
-                        "latency_s": res.get("latency_s"),
-                    }
-                    if res["id"] not in request_ids and res["status"] == "ok":
-                        prompt_tokens += res.get("prompt_tokens") or 0
-                        completion_tokens += res.get("completion_tokens") or 0
-                    request_ids.add(res["id"])
-                    n_truncated += res["status"] == "ok" and truncated
-                    if res["status"] != "ok":
-                        out["failed"].append({**row, "error": redact_text(res.get("error") or ""), **meta})
-                    elif truncated and not config.keep_truncated:
-                        out["truncated"].append({**row, "output": res["output"], **meta})
-                    else:
-                        out["data"].append({**row, "output": res["output"], **meta})
-                for name, sink in sinks.items():
-                    sink.write(out[name])
+        for batch in ds.iter(batch_size=config.chunk_size):
+            rows = [dict(zip(batch, values, strict=True)) for values in zip(*batch.values(), strict=True)]
+            requests = []
+            for i, row in enumerate(rows, rows_in):
+                messages = _messages(row, i, config.input)
+                row["id"] = str(row.get("id") or row_id("instruction", messages))
+                requests.append(ChatRequest(messages=messages, meta={"row_id": row["id"]}))
+            results = [
+                ledger.get(request_id(req, ep))
+                or {"id": request_id(req, ep), "status": "failed", "error": "not answered by the pipeline"}
+                for req in requests
+            ]
+            rows_in += len(rows)
+            out: dict[str, list[dict[str, Any]]] = {name: [] for name in sinks}
+            for row, res in zip(rows, results, strict=True):
+                truncated = res.get("finish_reason") == "length"
+                meta = {
+                    "request_id": res["id"],
+                    "teacher_model": config.model,
+                    "finish_reason": res.get("finish_reason"),
+                    "truncated": truncated,
+                    "prompt_tokens": res.get("prompt_tokens"),
+                    "completion_tokens": res.get("completion_tokens"),
+                    "latency_s": res.get("latency_s"),
+                }
+                if res["id"] not in request_ids and res["status"] == "ok":
+                    prompt_tokens += res.get("prompt_tokens") or 0
+                    completion_tokens += res.get("completion_tokens") or 0
+                request_ids.add(res["id"])
+                n_truncated += res["status"] == "ok" and truncated
+                if res["status"] != "ok":
+                    out["failed"].append({**row, "error": redact_text(res.get("error") or ""), **meta})
+                elif truncated and not config.keep_truncated:
+                    out["truncated"].append({**row, "output": res["output"], **meta})
+                else:
+                    out["data"].append({**row, "output": res["output"], **meta})
+            for name, sink in sinks.items():
+                sink.write(out[name])
         sinks["data"].close(keep_empty=True)
         for name in ("truncated", "failed"):
             sinks[name].close(keep_empty=False)

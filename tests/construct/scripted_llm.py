@@ -30,8 +30,8 @@ def _h(text: str) -> int:
 
 def answer(prompt: str) -> tuple[str, str]:
     """(kind, answer text) for one construct prompt."""
-    if prompt.startswith("What sentiment-related attributes"):
-        text = prompt.rsplit("Text:", 1)[1]
+    if prompt.startswith("Instruction: Given the following input, what kind of sentiment-related attributes"):
+        text = prompt.rsplit("Input: ", 1)[1].rsplit("\n\nAttribute:", 1)[0].strip()
         if _h(text) % 3 == 0:
             return "attributes", "I am sorry, I cannot list attributes for this text."
         k = 4 + _h(text) % 5
@@ -67,7 +67,10 @@ def answer(prompt: str) -> tuple[str, str]:
             return "tasks", "Sure, here is the rewritten task, it is great."  # malformed on purpose
         if "Comparison" in name:
             desc = "Compare Review 1 and Review 2 and say which is more positive."
-            return "tasks", f"Task Name: {name}\nTask Description: {desc}\nOutput Format: 1 or 2"
+            return "tasks", (
+                f"Task Name: {name}\nTask Description: {desc}\nOutput Format: 1 or 2\nTask Examples:\n"
+                "Input: Review 1: Great food. Review 2: Cold soup.\nOutput: 1"
+            )
         if "Rating" in name:
             return "tasks", (
                 f"Task Name: {name}\nTask Type: rating\nTask Description: Rate it on a scale from 1 to 5 for the text.\n"
@@ -100,7 +103,12 @@ def complete(prompt: str) -> tuple[str, str]:
     slot = prompt[prompt.rfind("\n\n") + 2 :]
     ramble = "\n\nText: and then another one\nAttributes:\n1. **More**"
     if prompt.startswith("Sentiment-related attributes"):
-        kind, text = answer("What sentiment-related attributes?\nText:" + slot.split("Text:", 1)[1].split("\n")[0])
+        body = slot.split("Text:", 1)[1].split("\n")[0].lstrip()
+        kind, text = answer(
+            "Instruction: Given the following input, what kind of sentiment-related attributes?\nInput: "
+            + body
+            + "\n\nAttribute: "
+        )
         if kind == "attributes" and text.startswith("1. **"):
             return "attributes", text[len("1. **") :] + ramble
         return "attributes", " and so on" + ramble  # unparseable on purpose
@@ -125,7 +133,8 @@ def complete(prompt: str) -> tuple[str, str]:
             return (
                 "tasks",
                 " classification\nTask Description: Compare Review 1 and Review 2 and say which wins.\n"
-                "Output Format: 1 or 2" + ramble,
+                "Output Format: 1 or 2\nTask Examples:\nInput: Review 1: Great food. Review 2: Cold soup.\nOutput: 1"
+                + ramble,
             )
         if "Rating" in name:
             return "tasks", (
@@ -165,9 +174,12 @@ def apply_stop(text: str, stop: list[str]) -> tuple[str, str]:
 class ScriptedLLM:
     """``with ScriptedLLM() as llm: llm.url`` — counts requests per kind in ``llm.requests``."""
 
-    def __init__(self):
+    def __init__(self, fail=None):
+        self.fail = fail  # fail(prompt) -> True: answer that chat request with HTTP 500
+        self.failed: Counter = Counter()
         self.requests: Counter = Counter()
         self.completion_params: list[dict] = []
+        self.temperatures: dict[str, set] = {}  # chat requests: prompt kind -> temperatures seen
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -214,8 +226,14 @@ class ScriptedLLM:
                     return
                 prompt = body["messages"][-1]["content"]
                 kind, text = answer(prompt)
+                if owner.fail is not None and owner.fail(prompt):
+                    with owner._lock:
+                        owner.failed[kind] += 1
+                    self._send(500, {"error": "scripted failure"})
+                    return
                 with owner._lock:
                     owner.requests[kind] += 1
+                    owner.temperatures.setdefault(kind, set()).add(body.get("temperature"))
                 self._send(
                     200,
                     {

@@ -199,16 +199,23 @@ def test_spec_junk_raises(junk):
         tasks.parse_spec(junk)
 
 
+def _ex(*inputs: str) -> list[dict]:
+    return [{"input": i, "output": "1"} for i in inputs]
+
+
 @pytest.mark.parametrize(
     ("task", "marker"),
     [
-        ({"name": "Compare", "description": "Which is more positive, Review 1 or Review 2?"}, "review 1"),
-        (
-            {"name": "x", "description": "d", "examples": [{"input": "Text A: good. Text B: bad.", "output": "A"}]},
-            "text a",
-        ),  # fmt: skip
-        ({"name": "Tone", "description": "Classify the text in 10 words; see text 10 for details"}, None),
-        ({"name": "Plot", "description": "Summarise the plot of the film review."}, None),
+        # official rule (6_extract_task_prompts.py): both members of a pair, in the examples
+        ({"name": "x", "description": "d", "examples": _ex("Review 1: good. Review 2: bad.")}, "review 1|review 2"),
+        ({"name": "x", "description": "d", "examples": _ex("Text A: good.", "Text B: bad.")}, "text a|text b"),
+        # one member only, or only outside the examples: a single-text task, kept
+        ({"name": "Compare", "description": "Is Review 1 or Review 2 better?", "examples": _ex("Nice.")}, None),
+        ({"name": "Score", "description": "Assign the text a score", "examples": _ex("Text a bit long.")}, None),
+        ({"name": "Rate", "description": "Give the review a rating", "examples": _ex("Review a good one.")}, None),
+        ({"name": "x", "description": "d", "examples": [{"input": "Nice.", "output": "sentence 1"}]}, None),
+        ({"name": "x", "description": "d", "examples": _ex("Text 1 only, no second one.")}, None),
+        ({"name": "Tone", "description": "d", "examples": _ex("see text 10 and text 20")}, None),
     ],
 )
 def test_two_text_markers(task, marker):
@@ -217,11 +224,12 @@ def test_two_text_markers(task, marker):
     assert tasks.two_text_marker(task, DEFAULT_TWO_TEXT_MARKERS) == marker
 
 
-def test_spec_output_drops_two_text_task():
-    parse = tasks.spec_output(7, ["text 1", "text 2"])
+def test_spec_output_drops_two_text_task_only_on_its_examples():
+    parse = tasks.spec_output(7, ["text 1|text 2"])
     body = "Task Description: Decide whether Text 1 is happier than Text 2 overall.\nOutput Format: 1 or 2"
+    assert parse(body, {"task_name": "Compare"})["spec"]["description"].startswith("Decide")
     with pytest.raises(ParseError, match="two-text"):
-        parse(body, {"task_name": "Compare"})
+        parse(body + "\nTask Examples:\nInput: Text 1: yay. Text 2: meh.\nOutput: 1", {"task_name": "Compare"})
 
 
 def test_seed_specs_use_attribute_values_as_labels():
@@ -287,7 +295,48 @@ def test_demo_requests_are_reproducible():
     assert len({r["id"] for r in a}) == 4 and all(len(r["reference_ids"]) == 2 for r in a)
 
 
+def test_demo_requests_draw_two_spec_examples_at_random_per_request():
+    """Official 7_task_specific_prompt_stage3.py: 2 examples sampled per request (1 if the task has one)."""
+    task = {**TASK, "examples": [{"input": f"Example {i}.", "output": "positive"} for i in range(7)]}
+    refs = [{"id": str(i), "text": f"reference text number {i}"} for i in range(20)]
+    rows = demos.build_requests([task], refs, per_task=16, n_refs=2, seed=3)
+    fmt = demos.format_input({"t1": task}, 2, "chat")
+    shown = [tuple(i for i in range(7) if f"Example {i}." in fmt(r)[0]["content"]) for r in rows]
+    assert all(len(s) == 2 for s in shown)  # always two, never one
+    assert len(set(shown)) > 4  # varied across requests, not always the first examples
+    assert {i for s in shown for i in s} - {0, 1}  # later examples are shown too
+    assert rows == demos.build_requests([task], refs, per_task=16, n_refs=2, seed=3)  # seeded
+    assert rows != demos.build_requests([task], refs, per_task=16, n_refs=2, seed=4)
+    one = demos.build_requests([TASK], refs, per_task=3, n_refs=2, seed=3)
+    assert all(r["example_indices"] == [0] for r in one)
+
+
 # --------------------------------------------------------------------------- completion prompts (base models)
+
+
+def test_chat_attribute_prompt_is_the_official_facet_analysis_wording_without_hints():
+    content = attributes.format_input("chat")({"text": "Great food, slow service."})[0]["content"]
+    assert content.startswith("Instruction: Given the following input, what kind of sentiment-related attributes")
+    assert "5. Feel free to ignore the tedious and specific content." in content
+    assert content.endswith("\n\nInput: Great food, slow service.\n\nAttribute: ")
+    # no worked example or hint list pushing names up the vocabulary counts
+    for hint in ("Overall Sentiment", "Frustration Level", "Recommendation", "tone, emotion"):
+        assert hint not in content
+    # base models keep the few-shot completion document
+    assert "Overall Sentiment" in attributes.format_input("completion")({"text": "Great food."})
+
+
+def test_attribute_requests_decode_greedily_by_default_and_record_it():
+    from compeff_hf.construct.config import ConstructConfig
+    from compeff_hf.construct.pipeline import decoding
+    from compeff_hf.errors import RecipeError
+
+    cfg = ConstructConfig(temperature=0.8)
+    assert cfg.attribute_decoding == "greedy"
+    assert decoding(cfg) == {"attributes": "greedy", "other": "sample (temperature=0.8, top_p=None)"}
+    assert decoding(ConstructConfig(attribute_decoding="sample"))["attributes"].startswith("sample")
+    with pytest.raises(RecipeError, match="attribute_decoding"):
+        ConstructConfig(attribute_decoding="beam")
 
 
 def test_every_template_renders_in_both_styles_and_completion_ends_in_an_open_slot():

@@ -46,6 +46,7 @@ def finished_run(tmp_path_factory):
     with ScriptedLLM() as llm:
         assert main(_config(out, llm.url)) == 0
         requests = dict(llm.requests)
+        requests["temperatures"] = dict(llm.temperatures)
     return out, requests
 
 
@@ -74,7 +75,11 @@ def test_every_substage_dataset_has_content(finished_run):
     assert summary["llm"]["attributes"]["requests"] == 21
     assert "attributes" in summary["prompts"]
     card = (out / "README.md").read_text()
-    assert "config_name: perspectives" in card and "What sentiment-related attributes" in card
+    assert "config_name: perspectives" in card and "what kind of sentiment-related attributes" in card
+    assert "## Pipeline (distilabel)" in card and "perspectives --> task_specs" in card  # the DAG it ran
+    assert "name: compeff-construct" in (out / "pipeline.yaml").read_text()
+    assert requests["temperatures"]["attributes"] == {0.0} and requests["temperatures"]["ideas"] == {1.0}
+    assert summary["decoding"]["attributes"] == "greedy" and summary["decoding"]["other"].startswith("sample")
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +263,24 @@ def test_unknown_prompt_format_is_refused_with_the_field_name(tmp_path):
 
     with pytest.raises(RecipeError, match="prompt_format"):
         _config(tmp_path, "http://127.0.0.1:9", prompt_format="raw")
+
+
+def test_a_substage_whose_requests_all_failed_is_not_done_and_a_rerun_retries_it(tmp_path):
+    """Issue #15 item 3: an endpoint answering 500 to everything must not leave a finished attribute step."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "llm"))
+    from faulty_server import FaultyServer, Schedule
+
+    from compeff_hf.errors import EndpointError
+
+    out = tmp_path / "c"
+    outage = Schedule(fault_rate=1.0, kinds=("500",))
+    with FaultyServer(outage) as down, pytest.raises(EndpointError, match="all 8 requests failed"):
+        main(_config(out, down.url, max_retries=0, retry_backoff_s=0.01, max_texts=8))
+    marks = read_jsonl(out / "_ledger" / "substages.jsonl")
+    assert [m["id"] for m in marks] == ["texts"]  # attributes not recorded as done
+    with ScriptedLLM() as llm:
+        assert main(_config(out, llm.url, max_texts=8)) == 0
+        assert llm.requests["attributes"] == 8  # every failed request is sent again
+    assert json.loads((out / "summary.json").read_text())["llm"]["attributes"]["ok"] >= 1

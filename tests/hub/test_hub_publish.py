@@ -58,6 +58,21 @@ def _stage(root: Path, config: StageConfig, datasets: dict[str, list[dict]], **s
     return root
 
 
+def _pipeline_yamls(root: Path) -> None:
+    """The construct and teacher stages' serialised distilabel Pipelines, as the stages write them."""
+    from compeff_hf.construct.config import ConstructConfig
+    from compeff_hf.llm.pipelines import build_construct_pipeline, build_teacher_pipeline
+    from compeff_hf.llm.pipelines.base import save_pipeline_yaml
+    from compeff_hf.teacher import TeacherConfig
+
+    for name, pipeline in (
+        ("construct", build_construct_pipeline(ConstructConfig(output_dir=str(root / "construct")))),
+        ("teacher", build_teacher_pipeline(TeacherConfig(input="x.jsonl", output_dir=str(root / "teacher")))),
+    ):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        save_pipeline_yaml(pipeline, root / name)
+
+
 def make_run(root: Path, model_dir: Path, seed: int = 0, eval_dir: Path | None = None) -> Path:
     """A small but real run folder: construct (3 configs), teacher, filter (2 configs), train, and, given the
     folder of a real `compeff-hf eval` run, eval and eval_base."""
@@ -82,6 +97,7 @@ def make_run(root: Path, model_dir: Path, seed: int = 0, eval_dir: Path | None =
         prompt_tokens=900,
         completion_tokens=400,
     )
+    _pipeline_yamls(root)
     responses = [{**r, "output": "negative" if i % 2 == 0 else "positive"} for i, r in enumerate(instructions)]
     _stage(
         root / "teacher",
@@ -190,6 +206,11 @@ def test_publish_then_load_back_by_repo_id(hub, hub_env, published):
     run, _ = published
     files = hub.repo_files("me/qs-data", "dataset")
     assert {"README.md", "pipeline/manifest.json", "pipeline/teacher/config.yaml"} <= set(files)
+    # the stages' distilabel Pipelines travel with the data, and the card draws their DAGs
+    assert {"pipeline/construct/pipeline.yaml", "pipeline/teacher/pipeline.yaml"} <= set(files)
+    card = files["README.md"].decode()
+    assert "## Pipelines" in card and "load_texts --> attributes" in card
+    assert "load_instructions --> teacher_generation" in card
     assert {p.split("/")[0] for p in files if p.endswith(".parquet")} == {
         "attributes", "perspectives", "instructions", "teacher_responses", "scored", "filtered",
         "predictions", "eval_base-predictions",

@@ -40,7 +40,10 @@ def format_input(style: str = "chat"):
     """A ``format_input(row)`` for a text row (``text``): chat messages, or a raw prompt for ``completion``."""
 
     def fmt(row: dict) -> list[dict] | str:
-        return prompts.request("attributes", style, text=row["text"])
+        request = prompts.request("attributes", style, text=row["text"])
+        if style == "chat":  # the official prompt ends in "Attribute: " (render() strips the trailing space)
+            request[0]["content"] += " "
+        return request
 
     return fmt
 

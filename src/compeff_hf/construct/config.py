@@ -13,17 +13,16 @@ from typing import ClassVar
 from ..configs import StageConfig
 from ..decontaminate.config import DecontaminationStep, validate_decontamination
 from ..llm.config import EndpointArgs
+from ..llm.pipeline_config import PipelineArgs
 from .prompts import STYLES
 
 SAMPLE_INPUT = "builtin:sample_texts"
-DEFAULT_TWO_TEXT_MARKERS = [
-    "text 1", "text 2", "text1", "text2", "text a", "text b", "plot 1", "plot 2", "review 1", "review 2",
-    "review a", "review b", "sentence 1", "sentence 2", "tweet 1", "tweet 2",
-]  # fmt: skip
+# The official pairs (6_extract_task_prompts.py): a spec is dropped when both members appear in its examples.
+DEFAULT_TWO_TEXT_MARKERS = ["text 1|text 2", "text1|text2", "text a|text b", "plot 1|plot 2", "review 1|review 2"]
 
 
 @dataclass
-class ConstructConfig(StageConfig, EndpointArgs, DecontaminationStep):
+class ConstructConfig(StageConfig, EndpointArgs, PipelineArgs, DecontaminationStep):
     """Attribute-based automatic instruction construction (CompEffDist module 1)."""
 
     stage_name: ClassVar[str] = "construct"
@@ -69,6 +68,15 @@ class ConstructConfig(StageConfig, EndpointArgs, DecontaminationStep):
     # ------------------------------------------------------------------------------ 1-2: attributes, vocabulary
     attribute_max_new_tokens: int = field(
         default=1048, metadata={"help": "Completion budget of an attribute enumeration (official: 1048)."}
+    )
+    attribute_decoding: str = field(
+        default="greedy",
+        metadata={
+            "help": "Decoding of the attribute enumeration: 'greedy' (temperature 0; what the official run "
+            "effectively did: lmdeploy without do_sample) or 'sample' (the endpoint's temperature/top_p). "
+            "Recorded in summary.json (`decoding`).",
+            "choices": ["greedy", "sample"],
+        },
     )
     max_attributes_per_text: int = field(
         default=40, metadata={"help": "Triplets kept per text; longer lists are LLM run-ons (our guard)."}
@@ -133,7 +141,10 @@ class ConstructConfig(StageConfig, EndpointArgs, DecontaminationStep):
     spec_max_new_tokens: int = field(default=1536, metadata={"help": "Completion budget of a task spec."})
     two_text_markers: list[str] = field(
         default_factory=lambda: list(DEFAULT_TWO_TEXT_MARKERS),
-        metadata={"help": "A task whose spec mentions any of these (case-insensitive) compares two texts: dropped."},
+        metadata={
+            "help": "A task whose examples mention every member of one of these ('a|b': both a and b; "
+            "case-insensitive, whole words) compares two texts: dropped (official pairs)."
+        },
     )
     min_attributes: int = field(
         default=0,
@@ -190,10 +201,13 @@ class ConstructConfig(StageConfig, EndpointArgs, DecontaminationStep):
         from ..errors import RecipeError
 
         validate_decontamination(self)
+        self.check_pipeline_args()
         if self.frequency_weighting not in ("log1p", "none"):
             raise RecipeError(f"frequency_weighting must be 'log1p' or 'none', got {self.frequency_weighting!r}")
         if self.prompt_format not in STYLES:
             raise RecipeError(f"prompt_format must be one of {STYLES}, got {self.prompt_format!r}")
+        if self.attribute_decoding not in ("greedy", "sample"):
+            raise RecipeError(f"attribute_decoding must be 'greedy' or 'sample', got {self.attribute_decoding!r}")
         if self.routing not in ("attributes", "uniform"):
             raise RecipeError(f"routing must be 'attributes' or 'uniform', got {self.routing!r}")
         if not 0.0 <= self.analysis_fraction <= 1.0:

@@ -1,7 +1,7 @@
 """Sub-stage 6: synthesise demonstrations for each task in the style of real user texts.
 
-Each request shows the task, one or two of its spec examples as the format, and randomly drawn real texts as
-style references (official: 16 requests per task, 2 references, 2 instances each, at most 32 demos per task).
+Each request shows the task, two of its spec examples drawn at random for that request (one when the task has one;
+official 7_task_specific_prompt_stage3.py) as the format, and randomly drawn real texts as style references (official: 16 requests per task, 2 references, 2 instances each, at most 32 demos per task).
 An instance is kept only if it validates: both parts present, no talk about "reference text", not a copy of a
 reference or of a spec example, and, for closed-set classification, an output that is one of the labels.
 """
@@ -22,12 +22,18 @@ _MAX_INPUT_CHARS = 2000
 def build_requests(
     tasks: Sequence[dict], references: Sequence[dict], *, per_task: int, n_refs: int, seed: int
 ) -> list[dict]:
-    """One row per (task, request index) with its reference texts drawn reproducibly from ``references``."""
+    """One row per (task, request index) with its reference texts and spec examples drawn reproducibly.
+
+    ``example_indices``: two of the task's spec examples drawn at random for this request (one if it has one), so
+    the demos of one task follow varied formats rather than always its first example.
+    """
     rows = []
     for task in tasks:
         for j in range(per_task):
             rng = random.Random(f"{seed}:{task['id']}:{j}")
             refs = rng.sample(list(references), k=min(n_refs, len(references)))
+            n_examples = len(task.get("examples") or [])
+            picked = rng.sample(range(n_examples), k=min(2, n_examples))
             rows.append(
                 {
                     "id": row_id("demo-request", task["id"], j, seed),
@@ -35,17 +41,18 @@ def build_requests(
                     "request_index": j,
                     "reference_ids": [r["id"] for r in refs],
                     "reference_texts": [r["text"] for r in refs],
+                    "example_indices": picked,
                 }
             )
     return rows
 
 
 def format_input(tasks_by_id: dict[str, dict], n_instances: int, style: str = "chat"):
-    """A ``format_input(row)`` for a demo-request row; shows 1-2 spec examples as the answer format."""
+    """A ``format_input(row)`` for a demo-request row; shows the request's drawn spec examples as the format."""
 
     def fmt(row: dict) -> list[dict] | str:
         task = tasks_by_id[row["task_id"]]
-        examples = task["examples"][: 1 + row["request_index"] % 2]
+        examples = [task["examples"][i] for i in row["example_indices"]]
         variables = {
             "task_name": task["task_name"],
             "task_description": task["description"]

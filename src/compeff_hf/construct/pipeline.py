@@ -1,5 +1,8 @@
 """Entry point of `compeff-hf construct`: user texts -> attributes -> perspectives -> tasks -> demos -> instructions.
 
+The stage runs as a distilabel Pipeline (:mod:`compeff_hf.llm.pipelines.construct`) whose steps call the sub-stage
+methods of :class:`ConstructRun` below.
+
 Every sub-stage writes its own dataset under the output folder and a marker in ``_ledger/substages.jsonl`` when it
 finishes, so a rerun reuses finished sub-stages; inside an LLM sub-stage the request ledger (one row per finished
 request) makes a killed run resume without re-sending finished requests. Outputs that cannot be parsed and rows that
@@ -19,7 +22,7 @@ from typing import Any
 
 from ..data import load_rows, row_id
 from ..decontaminate.step import StageCheck
-from ..errors import CompEffError, DataError
+from ..errors import CompEffError, DataError, EndpointError
 from ..log import get_logger
 from ..stage import StageDir
 from . import analysis, attributes, completion, demos, normalize, perspectives, prompts, tasks
@@ -48,6 +51,7 @@ class ConstructRun:
         self._stack = contextlib.ExitStack()
         self._endpoint = None
         self.decontam = StageCheck(config, stage)  # user texts, reference texts, assembled instructions
+        self.distilabel_llm = None  # one of distilabel's LLMs instead of our client (recipe field `llm_class`)
 
     # ------------------------------------------------------------------------------------------- plumbing
     def endpoint(self):
@@ -97,7 +101,9 @@ class ConstructRun:
         logger.info("construct/%s: %s", name, json.dumps(counts))
         return outputs
 
-    def run_llm(self, name: str, rows: list[dict], *, format_input, parse_output, max_new_tokens: int):
+    def run_llm(
+        self, name: str, rows: list[dict], *, format_input, parse_output, max_new_tokens: int, greedy: bool = False
+    ):
         """Send one request per row through the shared distilabel adapter; returns (ok, rejected rows).
 
         With ``prompt_format: completion`` the parser reads the prompt's open slot plus the continuation, items
@@ -110,6 +116,8 @@ class ConstructRun:
             self.llm_stats[name] = {"requests": 0}
             return [], []
         params: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+        if greedy:
+            params["temperature"] = 0.0
         if self.config.prompt_format == "completion":
             params["stop"] = completion.stops(name)
             parse_output = completion.parser(name, format_input, parse_output)
@@ -122,8 +130,16 @@ class ConstructRun:
             ledger=self.stage.ledger(f"llm_{name}"),
             params=params,
             desc=f"construct/{name}",
+            llm=self.distilabel_llm,
         )
         self.llm_stats[name] = dict(result.stats)
+        request_failed = [r for r in result.failed if r.get("error") is not None]
+        if request_failed and len(request_failed) == len(rows):
+            # An outage is not a finished sub-stage: raise before the marker is written, so a rerun retries it.
+            raise EndpointError(
+                f"construct/{name}: all {len(rows)} requests failed (last error: {request_failed[-1]['error']}); "
+                "the sub-stage is not marked done: run the same command again to retry it"
+            )
         rejected = [
             reject(
                 name,
@@ -157,6 +173,7 @@ class ConstructRun:
             format_input=attributes.format_input(cfg.prompt_format),
             parse_output=attributes.parse_output(cfg.max_attributes_per_text),
             max_new_tokens=cfg.attribute_max_new_tokens,
+            greedy=cfg.attribute_decoding == "greedy",
         )
         rows = [
             {"id": r["id"], "text_id": r["id"], "triplets": r["triplets"], "generation": r.get("generation")}
@@ -278,26 +295,17 @@ class ConstructRun:
             parse_output=tasks.spec_output(cfg.max_examples_per_task, cfg.two_text_markers),
             max_new_tokens=cfg.spec_max_new_tokens,
         )
-        # The idea itself may already be a two-text task even when its spec hides it: check it too.
-        rows, two_text = [], sum("two-text" in r["reason"] for r in rejected)
-        for r in ok:
-            idea = {"task_name": r["task_name"], "task_description": r["task_description"]}
-            marker = tasks.two_text_marker(
-                {"name": idea["task_name"], "description": idea["task_description"]}, cfg.two_text_markers
+        # Like the official filter, only the spec's examples decide (the idea has none): see tasks.two_text_marker.
+        two_text = sum("two-text" in r["reason"] for r in rejected)
+        rows = [
+            tasks.task_row(
+                r["perspective_id"],
+                r["spec"],
+                "generated",
+                {"task_name": r["task_name"], "task_description": r["task_description"]},
             )
-            if marker:
-                two_text += 1
-                rejected.append(
-                    reject(
-                        "tasks",
-                        r["id"],
-                        f"two-text task (mentions {marker!r})",
-                        r.get("generation"),
-                        kind="validation",
-                    )
-                )
-                continue
-            rows.append(tasks.task_row(r["perspective_id"], r["spec"], "generated", idea))
+            for r in ok
+        ]
         fallbacks = seeded = 0
         by_p: dict[str, int] = {}
         for row in rows:
@@ -380,53 +388,60 @@ class ConstructRun:
         self.note("demos", tasks_in=len(task_rows), requests=len(requests), tasks_with_demos=len(per_task))
         return {"demos": list(rows.values()), "rejected_demos": rejected}
 
-    # ------------------------------------------------------------------------------------------------ main
-    def run(self) -> dict[str, Any]:
+    def assemble_instructions(
+        self,
+        texts: list[dict],
+        attrs: list[dict],
+        selected: list[dict],
+        prompts_: list[dict],
+        task_rows: list[dict],
+        demo_rows: list[dict],
+    ) -> dict[str, list[dict]]:
         cfg = self.config
-        with self._stack:
-            texts = self.substage("texts", self.load_texts)["texts"]
-            attrs = self.substage("attributes", lambda: self.enumerate_attributes(texts))["attributes"]
-            vocab = self.substage("vocabulary", lambda: self.build_vocabulary(attrs))["attribute_vocabulary"]
-            persp = self.substage("perspectives", lambda: self.cluster(vocab))["perspectives"]
-            selected = [p for p in persp if p["selected"]]
-            prompts_ = self.substage("analysis", lambda: self.write_analysis_prompts(selected))["analysis_prompts"]
-            ideas = self.substage("ideas", lambda: self.ideate(selected))["task_ideas"]
-            task_rows = self.substage("tasks", lambda: self.specify(ideas, selected))["tasks"]
-            references = self.references(texts)
-            demo_rows = self.substage("demos", lambda: self.synthesise_demos(task_rows, references))["demos"]
+        index = normalize.text_attribute_index((r["text_id"], t) for r in attrs for t in r["triplets"])
+        rows = assemble(
+            texts,
+            selected,
+            prompts_,
+            task_rows,
+            demo_rows,
+            instructions_per_text=cfg.instructions_per_text,
+            analysis_fraction=cfg.analysis_fraction,
+            k_demos=cfg.k_demos,
+            routing=cfg.routing,
+            text_attributes=index,
+            seed=cfg.seed,
+        )
+        if not rows:
+            raise CompEffError(
+                "construct: no instruction could be assembled (no perspective has an analysis prompt or a "
+                "task). See the rejected dataset for why; --min_tasks_per_perspective 2 adds seed tasks."
+            )
+        rows, dropped = self.decontam.rows("instructions", rows, ["text", "messages"])
+        self.note(
+            "assemble",
+            texts_in=len(texts),
+            analysis=sum(r["instruction_type"] == "analysis" for r in rows),
+            task=sum(r["instruction_type"] == "task" for r in rows),
+        )
+        return {"data": rows, "rejected_contaminated": contaminated("assemble", dropped, _user_turn)}
 
-            def build() -> dict[str, list[dict]]:
-                index = normalize.text_attribute_index((r["text_id"], t) for r in attrs for t in r["triplets"])
-                rows = assemble(
-                    texts,
-                    selected,
-                    prompts_,
-                    task_rows,
-                    demo_rows,
-                    instructions_per_text=cfg.instructions_per_text,
-                    analysis_fraction=cfg.analysis_fraction,
-                    k_demos=cfg.k_demos,
-                    routing=cfg.routing,
-                    text_attributes=index,
-                    seed=cfg.seed,
-                )
-                if not rows:
-                    raise CompEffError(
-                        "construct: no instruction could be assembled (no perspective has an analysis prompt or a "
-                        "task). See the rejected dataset for why; --min_tasks_per_perspective 2 adds seed tasks."
-                    )
-                rows, dropped = self.decontam.rows("instructions", rows, ["text", "messages"])
-                self.note(
-                    "assemble",
-                    texts_in=len(texts),
-                    analysis=sum(r["instruction_type"] == "analysis" for r in rows),
-                    task=sum(r["instruction_type"] == "task" for r in rows),
-                )
-                return {"data": rows, "rejected_contaminated": contaminated("assemble", dropped, _user_turn)}
+    # ------------------------------------------------------------------------------------------------ main
+    def collect(self) -> dict[str, Any]:
+        """After the pipeline ran every sub-stage: the `rejected` dataset, the card and the stage's result."""
+        from ..stage import Ledger
 
-            data = self.substage("assemble", build)["data"]
+        self.marks = Ledger(self.marks.path)  # the pipeline's workers appended to it
+        self.decontam.reload()  # and recorded their decontamination checks
+        for name in SUBSTAGES:
+            mark = self.marks.get(name)
+            if not mark or mark.get("status") != "done":
+                raise CompEffError(f"construct: sub-stage {name!r} did not finish (no marker in _ledger)")
+            self.counts[name] = mark["counts"]
+            self.llm_stats.update(mark.get("llm", {}))
+        data = self._load("data")
         rejected = []
-        for name in self.stage.root.iterdir():
+        for name in sorted(self.stage.root.iterdir()):
             if name.is_dir() and name.name.startswith("rejected_"):
                 rejected += self._load(name.name)
         self._save("rejected", rejected)
@@ -455,6 +470,11 @@ class ConstructRun:
             for n in names
         )
         counts = "\n".join(f"| {k} | {json.dumps(v)} |" for k, v in self.counts.items())
+        dag = ""
+        if (self.stage.root / "pipeline.yaml").is_file():
+            from ..llm.pipeline_dag import dag_markdown
+
+            dag = "## Pipeline (distilabel)\n\n" + dag_markdown(self.stage.root / "pipeline.yaml") + "\n"
         templates = "\n\n".join(
             f"### {k}\n\n```jinja\n{v.strip()}\n```" for k, v in prompts.templates(self.config.prompt_format).items()
         )
@@ -464,7 +484,7 @@ class ConstructRun:
             "Attribute-based automatic instruction construction (CompEffDist, Xie, Zhang et al., EMNLP 2025). "
             "The default config holds the assembled instructions (`messages`); each sub-stage's output is its own "
             "config.\n\n## Counts per sub-stage\n\n| sub-stage | counts |\n| --- | --- |\n"
-            f"{counts}\n\n## Prompt templates (written for compeff-hf)\n\n{templates}\n"
+            f"{counts}\n\n{dag}## Prompt templates (written for compeff-hf)\n\n{templates}\n"
         )
         (self.stage.root / "README.md").write_text(card, encoding="utf-8")
 
@@ -551,21 +571,60 @@ def sample_balanced(rows: list[dict], n: int | None, seed: int) -> list[dict]:
     return out
 
 
+LLM_SUBSTAGES = ("attributes", "analysis", "ideas", "tasks", "demos")
+
+
 def main(config: ConstructConfig) -> int:
-    """Run (or resume, or skip) the construct stage; prints a one-screen summary."""
+    """Run (or resume, or skip) the construct stage as a distilabel Pipeline; prints a one-screen summary."""
     stage = StageDir(config.resolved_output_dir(), config, stage="construct")
     try:
         if stage.prepare(config.overwrite):
             _print_summary(stage.summary() or {}, stage.root)
             return 0
-        result = ConstructRun(config, stage).run()
+        result = run_pipeline(config, stage)
         summary = stage.finish(
-            **result, prompt_format=config.prompt_format, prompts=prompts.templates(config.prompt_format)
+            **result,
+            prompt_format=config.prompt_format,
+            decoding=decoding(config),
+            llm_class=config.llm_class,
+            prompts=prompts.templates(config.prompt_format),
         )
     finally:
         stage.release()  # also when prepare refuses the folder, so the lock never outlives the call
     _print_summary(summary, stage.root)
     return 0
+
+
+def run_pipeline(config: ConstructConfig, stage: StageDir) -> dict[str, Any]:
+    """Build the construct Pipeline over the claimed ``stage`` and run it; returns the stage's result.
+
+    The endpoint (the embedded server when no ``endpoint_url`` is set) is started here, once, and only if an LLM
+    sub-stage is left to run; the pipeline's steps send to its URL.
+    """
+    import dataclasses
+
+    from ..llm.pipelines import build_construct_pipeline
+    from ..llm.pipelines.base import run_pipeline as run_distilabel
+
+    # The texts are read here first, so that bad input is reported before an endpoint is started or checked.
+    first = ConstructRun(config, stage)
+    first.substage("texts", first.load_texts)
+    done = {m["id"] for m in first.marks.rows() if m.get("status") == "done"}
+    with contextlib.ExitStack() as stack:
+        run_config = config
+        if config.llm_class == "compeff" and not set(LLM_SUBSTAGES) <= done:
+            from ..llm.client import endpoint_for
+
+            endpoint = stack.enter_context(endpoint_for(config))
+            run_config = dataclasses.replace(config, endpoint_url=endpoint.endpoint_url)
+        run_distilabel(build_construct_pipeline(run_config, stage_dir=stage.root), run_config, stage.root)
+    return ConstructRun(config, stage).collect()
+
+
+def decoding(config: ConstructConfig) -> dict[str, str]:
+    """How each kind of request was decoded (recorded in summary.json: the official attribute run was greedy)."""
+    sampled = f"sample (temperature={config.temperature}, top_p={config.top_p})"
+    return {"attributes": "greedy" if config.attribute_decoding == "greedy" else sampled, "other": sampled}
 
 
 def _print_summary(summary: dict, root: Path) -> None:

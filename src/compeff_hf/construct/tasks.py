@@ -293,13 +293,16 @@ def spec_output(max_examples: int, two_text_markers: Sequence[str]):
 
 
 def two_text_marker(task: dict, markers: Sequence[str]) -> str | None:
-    """The first two-text marker (e.g. 'review 1') found in a task's name, description or examples, or None."""
-    blob = " ".join(
-        [task.get("name", ""), task.get("description", ""), task.get("output_format", "")]
-        + [f"{e.get('input', '')} {e.get('output', '')}" for e in task.get("examples", [])]
-    ).lower()
+    """The first two-text marker whose members all appear in a task's examples, or None.
+
+    A marker is a pair such as ``"review 1|review 2"`` (both members must appear, case-insensitive, as whole words)
+    or a single phrase. Like the official filter (6_extract_task_prompts.py) only the examples are read: "Give the
+    review a rating" in a description is a single-text task.
+    """
+    blob = " ".join(f"{e.get('input', '')} {e.get('output', '')}" for e in task.get("examples", [])).lower()
     for marker in markers:
-        if re.search(r"(?<![a-z0-9])" + re.escape(marker.lower()) + r"(?![a-z0-9])", blob):
+        members = [m.strip().lower() for m in marker.split("|") if m.strip()]
+        if members and all(re.search(r"(?<![a-z0-9])" + re.escape(m) + r"(?![a-z0-9])", blob) for m in members):
             return marker
     return None
 

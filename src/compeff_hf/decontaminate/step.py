@@ -51,6 +51,16 @@ class StageCheck:
         if self.ledger is not None:
             self.phases = {r["id"]: {k: v for k, v in r.items() if k != "id"} for r in self.ledger.rows()}
 
+    def reload(self) -> None:
+        """Take in the checks other processes recorded since (a distilabel pipeline's workers)."""
+        if self.ledger is None:
+            return
+        from ..stage import Ledger
+
+        fresh = Ledger(self.ledger.path)
+        self.phases = {r["id"]: {k: v for k, v in r.items() if k != "id"} for r in fresh.rows()}
+        fresh.close()
+
     def rows(self, phase: str, rows: list[dict], fields: Sequence[str]) -> tuple[list[dict], list[dict]]:
         """(rows to keep, rows dropped) of a list of dict rows (flag mode drops none); see decontaminate_rows."""
         if not self.enabled:

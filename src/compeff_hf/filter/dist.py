@@ -1,7 +1,7 @@
 """The filter stage's view of a data-parallel launch: its rank, its share of the batches, and the gathers.
 
 Processes, the group and the collectives are :mod:`compeff_hf.distributed`'s; ``--num_processes N`` starts N
-processes through it (forked while CUDA is untouched: children reuse this process's imports).
+fresh processes through it.
 """
 
 from __future__ import annotations
@@ -69,7 +69,5 @@ def init() -> Dist:
 
 def spawn(fn: Callable[[Any], Any], arg: Any, world_size: int) -> None:
     """Run ``fn(arg)`` in ``world_size`` processes on this machine (one fails: all stop, the error is raised)."""
-    import torch
-
-    method = "spawn" if torch.cuda.is_initialized() else "fork"  # a forked CUDA context is unusable
-    distributed.spawn(world_size, fn, arg, start_method=method)
+    # Fresh processes: a fork inherits the parent's torch thread pools (and any CUDA context) and can deadlock.
+    distributed.spawn(world_size, fn, arg)

@@ -25,6 +25,7 @@ import yaml
 
 from ..data import row_id
 from ..errors import CompEffError
+from ..llm.pipeline_dag import dag_markdown
 from ..log import get_logger
 from .redact import install_log_redaction, redact, redact_text, scrub_parquet
 
@@ -290,6 +291,8 @@ def push_datasets(
             "config": redact(config),
             "configs": [i.name for i in infos],
         }
+        if (stage_dir / "pipeline.yaml").is_file():  # the stage's distilabel Pipeline, as a Distiset carries it
+            stages[key]["pipeline_yaml"] = redact_text((stage_dir / "pipeline.yaml").read_text(encoding="utf-8"))
     seen: dict[str, str] = {}
     for info in local:
         if info.name in seen:
@@ -338,6 +341,8 @@ def push_datasets(
         manifest["stages"][stage] = {k: record[k] for k in ("stage", "configs", "summary")}
         ops.append(_text_op(f"pipeline/{stage}/config.yaml", yaml.safe_dump(record["config"], sort_keys=False)))
         ops.append(_text_op(f"pipeline/{stage}/summary.json", json.dumps(record["summary"], indent=2, default=str)))
+        if "pipeline_yaml" in record:
+            ops.append(_text_op(f"pipeline/{stage}/pipeline.yaml", record["pipeline_yaml"]))
     remote_stage_configs = {}
     for stage in manifest["stages"]:
         if stage in stages:
@@ -346,6 +351,9 @@ def push_datasets(
             path = api.hf_hub_download(repo_id, f"pipeline/{stage}/config.yaml", repo_type="dataset", revision=head)
             remote_stage_configs[stage] = yaml.safe_load(Path(path).read_text()) or {}
     card = build_dataset_card(repo_id, manifest, remote_stage_configs, reproduce=reproduce, pretty_name=pretty_name)
+    dags = [dag_markdown(r["pipeline_yaml"], f"Stage `{s}`") for s, r in stages.items() if "pipeline_yaml" in r]
+    if dags:  # the DAG of each pushed stage's distilabel Pipeline (its pipeline.yaml is in pipeline/<stage>/)
+        card = str(card).rstrip("\n") + "\n\n## Pipelines\n\n" + "\n".join(dags)
     ops.append(_text_op(MANIFEST, json.dumps(manifest, indent=2, default=str)))
     ops.append(_text_op("README.md", str(card)))
     _ensure_repo(api, repo_id, "dataset", private)
