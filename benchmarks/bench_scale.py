@@ -31,16 +31,33 @@ REVIEWS = [
     "Great value for the price; the battery lasts all day and the screen is bright.",
 ]
 
-# Runs one stage in this fresh process and prints {"seconds", "peak_rss_mb"} (ru_maxrss is in KiB on Linux).
+# Runs one stage in this fresh process and prints {"seconds", "peak_rss_mb"}: the peak of the summed RSS of this
+# process and every process below it (the stages run as distilabel pipelines, whose steps work in child processes),
+# sampled every 0.1 s.
 _CHILD = """
-import json, resource, sys, time
+import json, sys, threading, time
+import psutil
 from compeff_hf.cli import main
+peak, done = [0], threading.Event()
+def sample():
+    me = psutil.Process()
+    while not done.is_set():
+        total = 0
+        for p in [me, *me.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        peak[0] = max(peak[0], total)
+        time.sleep(0.1)
+threading.Thread(target=sample, daemon=True).start()
 t0 = time.perf_counter()
 code = main(sys.argv[1:])
 seconds = time.perf_counter() - t0
+done.set()
 if code != 0:
     sys.exit(f"stage exited with {code}")
-print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"seconds": seconds, "peak_rss_mb": peak[0] / 2**20}))
 """
 
 

@@ -244,6 +244,13 @@ def main(config: TeacherConfig) -> int:
                 "trained on (--keep_truncated true keeps them in data)",
                 n_truncated, config.max_new_tokens, stage.dataset_path("truncated"),
             )  # fmt: skip
+        if n_ok == 0:  # nothing to train on: never a finished stage (the next stage would read an empty set)
+            logger.error(
+                "teacher: none of the %d answers is usable (%d failed, %d cut at max_new_tokens=%d); raise "
+                "--max_new_tokens, or pass --keep_truncated true to keep cut answers (flagged)",
+                rows_in, n_failed, n_truncated, config.max_new_tokens,
+            )  # fmt: skip
+            return 1
         if n_failed and not config.accept_failures:
             logger.error(
                 "teacher: %d of %d rows failed (see %s); run the same command again to retry them, or pass "

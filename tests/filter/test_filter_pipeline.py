@@ -160,7 +160,7 @@ def _greedy_rows(tiny_gemma, rows: list[dict]) -> list[dict]:
 
 
 def test_rank_aggregation_all_scores_and_selects_on_all_tokens(tmp_path, tiny_gemma):
-    data = _write(tmp_path / "teacher.jsonl", _greedy_rows(tiny_gemma, _rows(12)))
+    data = _write(tmp_path / "teacher.jsonl", _greedy_rows(tiny_gemma, _rows(16)))
     out = tmp_path / "all"
     summary = run(
         FilterConfig(
@@ -176,11 +176,11 @@ def test_rank_aggregation_all_scores_and_selects_on_all_tokens(tmp_path, tiny_ge
     assert scored["score"] == scored["rank_score_all"] != scored["rank_score"]
     assert summary["score_column"] == "rank_score_all"
 
-    def top6(column):
-        return sorted(rid for _, rid in sorted(zip(scored[column], scored["id"], strict=True))[-6:])
+    def top8(column):
+        return sorted(rid for _, rid in sorted(zip(scored[column], scored["id"], strict=True))[-8:])
 
-    assert top6("rank_score_all") != top6("rank_score")  # the two options really choose differently here
-    assert sorted(load_rows(out)["id"]) == top6("rank_score_all")
+    assert top8("rank_score_all") != top8("rank_score")  # the two options really choose differently here
+    assert sorted(load_rows(out)["id"]) == top8("rank_score_all")
 
 
 def test_resume_after_kill_does_not_rescore(tmp_path, tiny_gemma, monkeypatch):

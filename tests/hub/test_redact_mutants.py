@@ -31,9 +31,9 @@ def test_each_token_variable_is_a_known_secret(clean_env, name):
 def test_secret_named_variables_login_and_length(clean_env):
     clean_env.setenv("MY_SERVICE_PASSWORD", "pw-abcdefgh")
     clean_env.setenv("MAX_NEW_TOKENS", "123456789")  # a count, not a secret
-    clean_env.setenv("HF_TOKEN", "short")  # under 8 characters: would redact ordinary words
+    clean_env.setenv("HF_TOKEN", "short")  # a secret of any length is masked (issue #15), longest first
     clean_env.setattr("huggingface_hub.get_token", lambda: "hf_login_token_value")
-    assert known_secrets() == ["hf_login_token_value", "pw-abcdefgh"]
+    assert known_secrets() == ["hf_login_token_value", "pw-abcdefgh", "short"]
 
 
 def test_a_broken_login_does_not_break_redaction(clean_env):
@@ -123,10 +123,10 @@ def test_default_loggers_get_the_filter():
     assert redact_module.REDACTED == "<redacted>"
 
 
-def test_secrets_of_eight_characters_count(clean_env):
+def test_secrets_of_any_length_count(clean_env):
     clean_env.setenv("HF_TOKEN", "12345678")
     clean_env.setenv("OPENAI_API_KEY", "1234567")
-    assert known_secrets() == ["12345678"]
+    assert known_secrets() == ["12345678", "1234567"]
 
 
 def test_a_record_that_cannot_be_formatted_is_still_emitted():

@@ -117,7 +117,7 @@ def test_result_row_defaults():
     row = client._result_row("r1", ChatRequest(MESSAGES, meta={"k": 1}), status="ok", output="yes")
     assert row == {
         "id": "r1", "status": "ok", "output": "yes", "error": None, "finish_reason": None, "latency_s": None,
-        "prompt_tokens": None, "completion_tokens": None, "attempts": 0, "meta": {"k": 1},
+        "prompt_tokens": None, "completion_tokens": None, "attempts": 0, "meta": {"k": 1}, "endpoint": None,
     }  # fmt: skip
 
 
