@@ -70,46 +70,57 @@ def env() -> dict[str, str]:
     return e
 
 
-def start(args: list[str], log: Path) -> subprocess.Popen:
+def start(args: list[str], log: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     # A new session, so SIGKILL to the group takes the embedded server down too, as a machine crash would.
     return subprocess.Popen(
-        args, cwd=REPO, env=env(), stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+        args,
+        cwd=REPO,
+        env={**env(), **(extra_env or {})},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
-# Runs the CLI with a kill point planted: the run SIGKILLs its own process group (the embedded server too) right
-# after the Nth ledger row of a stage is written, or right after a stage claims its folder. The kill point is an
-# event of the run itself, not a timer, so it can never race the stage finishing.
+# A kill point planted in every process of the run (the stages' distilabel workers too, through a sitecustomize
+# module on PYTHONPATH): the run SIGKILLs its own process group (the embedded server too) right after the Nth ledger
+# row of a stage is written in one process, or right after a stage claims its folder. The kill point is an event of
+# the run itself, not a timer, so it can never race the stage finishing.
 _KILL_AT = """
-import os, signal, sys
-from compeff_hf import stage
-kind, target, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if kind == "rows":
-    append, seen = stage.Ledger.append, [0]
-    def killing_append(self, row):
-        append(self, row)
-        if f"/{target}/_ledger/" in str(self.path):
-            seen[0] += 1
-            if seen[0] >= n:
+import os
+spec = os.environ.get("COMPEFF_HF_TEST_KILL_AT")
+if spec:
+    import signal
+    from compeff_hf import stage
+    kind, target, n = spec.split(":")
+    if kind == "rows":
+        append, seen = stage.Ledger.append, [0]
+        def killing_append(self, row):
+            append(self, row)
+            if f"/{target}/_ledger/" in str(self.path):
+                seen[0] += 1
+                if seen[0] >= int(n):
+                    os.killpg(0, signal.SIGKILL)
+        stage.Ledger.append = killing_append
+    else:
+        prepare = stage.StageDir.prepare
+        def killing_prepare(self, overwrite=False):
+            skip = prepare(self, overwrite)
+            if self.root.name == target and not skip:
                 os.killpg(0, signal.SIGKILL)
-    stage.Ledger.append = killing_append
-else:
-    prepare = stage.StageDir.prepare
-    def killing_prepare(self, overwrite=False):
-        skip = prepare(self, overwrite)
-        if self.root.name == target and not skip:
-            os.killpg(0, signal.SIGKILL)
-        return skip
-    stage.StageDir.prepare = killing_prepare
-from compeff_hf.cli import main
-sys.exit(main(sys.argv[4:]))
+            return skip
+        stage.StageDir.prepare = killing_prepare
 """
 
 
 def run_killed_at(args: list[str], log: Path, kind: str, target: str, n: int = 1) -> None:
     """Run with a kill point (see _KILL_AT); fails if the run ends without reaching it."""
-    cli = args[args.index("compeff_hf.cli") + 1 :]
-    proc = start([sys.executable, "-c", _KILL_AT, kind, target, str(n), *cli], log)
+    hook = log.parent / "killpoint"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(_KILL_AT)
+    extra = {"COMPEFF_HF_TEST_KILL_AT": f"{kind}:{target}:{n}"}
+    extra["PYTHONPATH"] = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
+    proc = start(args, log, extra)
     assert proc.wait(timeout=1500) == -signal.SIGKILL, f"kill point {kind} {target} never reached"
 
 
