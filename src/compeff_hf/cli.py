@@ -145,6 +145,15 @@ def _prepare_environment() -> None:
     signal.signal(signal.SIGTERM, _terminate)
 
 
+def _finish(code: int) -> int:
+    """Under torchrun / accelerate launch every rank waits for the others and closes the process group before it
+    exits: a rank leaving while another still talks to it aborts inside gloo ("terminate called ...")."""
+    from . import distributed
+
+    distributed.shutdown()
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -170,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     log.setup()
     try:
         if command.config is None:
-            return int(_load(command.entry)(rest) or 0)
+            return _finish(int(_load(command.entry)(rest) or 0))
         from .configs import RecipeParser
 
         parser = RecipeParser(
@@ -183,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
         configs = parser.parse(rest)
-        return int(_load(command.entry)(*configs) or 0)
+        return _finish(int(_load(command.entry)(*configs) or 0))
     except CompEffError as err:
         from .hub.redact import redact_text
 
