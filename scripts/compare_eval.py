@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-PROTOCOL_KEYS = ("benchmark", "limit", "seeds", "k_shot", "chat_template", "dtype")
+# `fine_grained` names the decoding budget of the generation tasks (OpeNER's changed from 300 to the official 150).
+PROTOCOL_KEYS = ("benchmark", "limit", "seeds", "k_shot", "chat_template", "dtype", "fine_grained")
 SPARK = "▁▂▃▄▅▆▇█"
 
 

@@ -287,7 +287,8 @@ def test_gate_fails_on_a_protocol_change_or_a_missing_dataset(tmp_path):
     ref = tmp_path / "ref.json"
     base = _doc(10, {"sst2": 80.0, "imdb": 70.0})
     ref.write_text(json.dumps(base))
-    for key, value in (("limit", 50), ("seeds", [42]), ("dtype", "torch.bfloat16"), ("k_shot", 0)):
+    changes = (("limit", 50), ("seeds", [42]), ("dtype", "torch.bfloat16"), ("k_shot", 0), ("fine_grained", "300"))
+    for key, value in changes:
         other = json.loads(json.dumps(base))
         other["protocol"][key] = value
         out = _compare(other, ref, tmp_path)
