@@ -233,13 +233,8 @@ def _worker(index: int, nprocs: int, port: int, fn: Callable[..., Any], args: tu
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
     )
-    try:
-        fn(*args)
-    finally:
-        if _initialised():
-            import torch.distributed as tdist
-
-            tdist.destroy_process_group()
+    fn(*args)
+    shutdown()  # every rank waits for the others before closing: a rank leaving early aborts inside gloo
 
 
 def spawn(nprocs: int, fn: Callable[..., Any], *args: Any, start_method: str = "spawn") -> None:
