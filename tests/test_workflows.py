@@ -237,6 +237,26 @@ def test_nightly_default_model_has_a_reference_under_the_nightly_protocol(tmp_pa
     assert out.returncode == 0 and "No regression." in out.stdout
 
 
+def test_stored_reference_was_made_under_the_protocol_eval_writes_today():
+    """A reference made under an older protocol (say OpeNER's old 300-token budget) stops every default nightly with
+    "Protocol differs": the stored file must match what `compeff-hf eval` writes with the workflow's defaults."""
+    import runpy
+
+    from compeff_hf.evaluation.config import EvalConfig
+    from compeff_hf.evaluation.sentibench import protocol
+
+    inputs = _workflow("nightly-eval.yml")[True]["workflow_dispatch"]["inputs"]
+    model = inputs["model"]["default"]
+    config = EvalConfig(
+        model=model, limit=int(inputs["limit"]["default"]), seeds=[int(s) for s in inputs["seeds"]["default"].split()]
+    )
+    today = protocol(config, dtype="torch.float32", device="cpu")
+    stored = json.loads((ROOT / "docs" / "reference" / f"nightly-{model}.json").read_text())["protocol"]
+    keys = runpy.run_path(str(ROOT / "scripts" / "compare_eval.py"))["PROTOCOL_KEYS"]
+    assert "fine_grained" in keys
+    assert {k: stored.get(k) for k in keys} == {k: today[k] for k in keys}
+
+
 def test_gate_fails_without_a_reference_unless_asked_to_write_it(tmp_path):
     results = _doc(10, {"sst2": 80.0, "imdb": 70.0})
     where = ["--model", "me/student", "--reference_dir", str(tmp_path / "ref")]

@@ -159,6 +159,23 @@ def versions() -> dict[str, str]:
     }
 
 
+def protocol(config: EvalConfig, *, dtype: str, device: str, processes: int = 1) -> dict[str, Any]:
+    """How the scores were obtained; the nightly gate (scripts/compare_eval.py) refuses to compare across a change."""
+    return {
+        "benchmark": "SentiBench",
+        "k_shot": config.k_shot,
+        "seeds": list(config.seeds),
+        "limit": config.limit,
+        "chat_template": config.chat_template,
+        "classification": "argmax of next-token logits over the first token of each ' label'",
+        "fine_grained": f"greedy JSON generation (COMPEFFDIST), max_new_tokens {config.max_new_tokens or 150}",
+        "max_new_tokens": config.max_new_tokens,
+        "dtype": dtype,
+        "device": device,
+        "processes": processes,
+    }
+
+
 def evaluate_model(config: EvalConfig, stage: StageDir | None = None) -> dict[str, Any] | None:
     """Run (or resume) the evaluation and return the results dict; writes the bundle when ``stage`` is given.
 
@@ -227,19 +244,7 @@ def evaluate_model(config: EvalConfig, stage: StageDir | None = None) -> dict[st
     results = {
         "model": config.model,
         "model_revision": model_revision(path),
-        "protocol": {
-            "benchmark": "SentiBench",
-            "k_shot": config.k_shot,
-            "seeds": list(config.seeds),
-            "limit": config.limit,
-            "chat_template": config.chat_template,
-            "classification": "argmax of next-token logits over the first token of each ' label'",
-            "fine_grained": f"greedy JSON generation (COMPEFFDIST), max_new_tokens {config.max_new_tokens or 150}",
-            "max_new_tokens": config.max_new_tokens,
-            "dtype": str(model.dtype),
-            "device": device,
-            "processes": size,
-        },
+        "protocol": protocol(config, dtype=str(model.dtype), device=device, processes=size),
         "data": source.describe(),
         "n_items": {name: len(test) for name, (test, _) in data.items()},
         "rows_per_process": predicted,  # rows each process predicted in this call (resumed rows not counted)
