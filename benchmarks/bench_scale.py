@@ -102,7 +102,7 @@ def teacher(work: Path, url: str, n: int, concurrency: int) -> dict:
     return {"rows_per_s": n / res["seconds"], **res}
 
 
-def construct(work: Path, url: str, n: int, concurrency: int) -> dict:
+def construct(work: Path, url: str, n: int, concurrency: int, sentibench: str) -> dict:
     data = work / f"texts-{n}.jsonl"
     _texts(data, n)
     out = work / f"construct-{n}"
@@ -110,7 +110,8 @@ def construct(work: Path, url: str, n: int, concurrency: int) -> dict:
         ["construct", "--input", str(data), "--endpoint_url", url, "--output_dir", str(out), "--max_texts", str(n),
          "--max_concurrency", str(concurrency), "--min_attribute_count", "2", "--ap_preference_percentile", "10",
          "--max_perspectives", "3", "--tasks_per_perspective", "3", "--analysis_prompts_per_perspective", "3",
-         "--demo_requests_per_task", "2", "--min_tasks_per_perspective", "2", "--k_demos", "2"]
+         "--demo_requests_per_task", "2", "--min_tasks_per_perspective", "2", "--k_demos", "2",
+         "--decontaminate_sentibench", sentibench]
     )  # fmt: skip
     return {"texts_per_s": n / res["seconds"], **res}
 
@@ -120,7 +121,16 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs=2, default=[10_000, 100_000], help="small and large row counts")
     parser.add_argument("--construct_texts", type=int, default=20_000, help="0 skips construct")
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--sentibench_dir",
+        default=os.environ.get("SENTIBENCH_DIR", str(ROOT.parent / "shared" / "sentibench")),
+        help="local SentiBench for construct's decontamination step (on by default, as users run it); 'none' skips it",
+    )
+    parser.add_argument("--only", choices=["teacher", "construct"], help="run one of the two stages")
     args = parser.parse_args()
+    wants_sentibench = args.only != "teacher" and args.construct_texts and args.sentibench_dir != "none"
+    if wants_sentibench and not Path(args.sentibench_dir).is_dir():
+        parser.error(f"--sentibench_dir {args.sentibench_dir} does not exist (construct decontaminates against it)")
     small, large = args.sizes
     label = {small: f"{small // 1000}k", large: f"{large // 1000}k"}
     result: dict[str, float] = {}
@@ -129,7 +139,7 @@ def main() -> None:
         proc, url = _server("import sys; sys.path.insert(0, 'tests/llm'); import faulty_server; "
                             "s = faulty_server.FaultyServer(); print(s.url, flush=True); s.httpd.serve_forever()")  # fmt: skip
         try:
-            for n in (small, large):
+            for n in (small, large) if args.only != "construct" else ():
                 r = teacher(work, url, n, args.concurrency)
                 print(f"teacher {n:>7} rows: {r['rows_per_s']:8.1f} rows/s, {r['seconds']:7.1f} s, "
                       f"peak RSS {r['peak_rss_mb']:6.1f} MB", flush=True)  # fmt: skip
@@ -137,11 +147,11 @@ def main() -> None:
                 result[f"teacher_peak_rss_mb_{label[n]}"] = round(r["peak_rss_mb"], 1)
         finally:
             proc.kill()
-        if args.construct_texts:
+        if args.construct_texts and args.only != "teacher":
             proc, url = _server("import sys; sys.path.insert(0, 'tests/construct'); import scripted_llm; "
                                 "s = scripted_llm.ScriptedLLM(); print(s.url, flush=True); s._server.serve_forever()")  # fmt: skip
             try:
-                r = construct(work, url, args.construct_texts, args.concurrency)
+                r = construct(work, url, args.construct_texts, args.concurrency, args.sentibench_dir)
             finally:
                 proc.kill()
             n = args.construct_texts
@@ -150,6 +160,9 @@ def main() -> None:
             result[f"construct_texts_per_s_{n // 1000}k"] = round(r["texts_per_s"], 1)
             result[f"construct_peak_rss_mb_{n // 1000}k"] = round(r["peak_rss_mb"], 1)
     s, b = label[small], label[large]
+    if f"teacher_rows_per_s_{b}" not in result:
+        print(json.dumps(result))
+        return
     result["time_ratio"] = round(result[f"teacher_rows_per_s_{b}"] / result[f"teacher_rows_per_s_{s}"], 3)
     result["rss_ratio"] = round(result[f"teacher_peak_rss_mb_{b}"] / result[f"teacher_peak_rss_mb_{s}"], 3)
     print(f"rows/s {b} / {s}: {result['time_ratio']} (>= 0.8: linear time); "

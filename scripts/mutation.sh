@@ -8,7 +8,9 @@
 # Each module runs in its own copy of src/ and tests/ under $MUTATION_DIR (default runs/mutation/<name>), so the
 # working tree is never mutated and the results of a module survive for `mutmut results` / `mutmut show NAME`.
 # One worker ($MUTATION_JOBS, default 1): the runs are CPU heavy. A module running past $MUTATION_TIMEOUT seconds
-# (default 900) is stopped and reported as such. The kill rate per module is printed at the end as one JSON line.
+# (default 900) is stopped and reported as such. A test running past $MUTATION_TEST_TIMEOUT seconds (default 120)
+# fails, so a mutant that makes a retry loop endless is caught in minutes, not at pytest's 15-minute limit. The kill
+# rate per module is printed at the end as one JSON line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -16,6 +18,7 @@ BIN=${BIN:-$ROOT/.venv/bin}
 OUT=${MUTATION_DIR:-$ROOT/runs/mutation}
 JOBS=${MUTATION_JOBS:-1}
 LIMIT=${MUTATION_TIMEOUT:-900}
+TEST_LIMIT=${MUTATION_TEST_TIMEOUT:-120}
 export OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_DISABLE_TELEMETRY=1 COMPEFF_HF_SKIP_ENGINE=1
 # The copies live under $OUT, not beside the checkout: point the tests at the SentiBench the checkout sees.
 export SENTIBENCH_DIR=${SENTIBENCH_DIR:-$(cd .. && pwd)/shared/sentibench}
@@ -53,7 +56,7 @@ while IFS='|' read -r name module tests skip; do
     echo "[tool.mutmut]"
     echo "source_paths = [\"src\"]"
     echo "only_mutate = [\"$module\"]"
-    echo -n "pytest_add_cli_args = [\"-p\", \"no:cacheprovider\", \"-q\", \"-m\", \"not gpu and not network and not engine\""
+    echo -n "pytest_add_cli_args = [\"-p\", \"no:cacheprovider\", \"-q\", \"-m\", \"not gpu and not network and not engine\", \"--timeout\", \"$TEST_LIMIT\""
     for t in $skip; do echo -n ", \"--deselect\", \"$t\""; done
     echo "]"
     echo "pytest_add_cli_args_test_selection = ["

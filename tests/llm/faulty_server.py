@@ -146,6 +146,8 @@ class FaultyServer:
             reason = "stop_sequence"
         if "[null]" in prompt:
             text = None
+        if "[empty]" in prompt:  # an answer with nothing in it (a model that stops at once)
+            text = " "
         n_tokens = len(text.split()) if text else 0
         details = {"finish_reason": reason, "generated_tokens": n_tokens, "seed": None, "prefill": []}
         details["tokens"] = []
@@ -184,7 +186,7 @@ class FaultyServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": None if "[null]" in last else text},
+                    "message": {"role": "assistant", "content": None if "[null]" in last else " " if "[empty]" in last else text},
                     "finish_reason": finish,
                     "logprobs": logprobs,
                 }

@@ -131,3 +131,130 @@ def test_logprobs_rows():
     ]  # fmt: skip
     assert client._logprobs(SimpleNamespace(logprobs=None)) is None
     assert client._logprobs(SimpleNamespace(logprobs=SimpleNamespace(content=[]))) is None
+
+
+def _dead_url() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_check_any_reachable_passes_on_one_live_replica_and_names_every_dead_one(monkeypatch):
+    from faulty_server import FaultyServer
+
+    from compeff_hf.errors import EndpointError
+
+    dead, other = _dead_url(), _dead_url()
+    with FaultyServer() as server:
+        assert client.check_any_reachable(f"{dead},{server.url}", timeout=2) is None  # a dead replica first is fine
+        assert client.check_any_reachable(f"{server.url},{dead}", timeout=2) is None
+    # one endpoint: its own message, with the advice how to fix it
+    with pytest.raises(EndpointError, match=rf"^cannot reach the endpoint {dead} .*Start the server, fix"):
+        client.check_any_reachable(dead, timeout=2)
+    # several: one line naming each, without repeating the advice per replica
+    with pytest.raises(EndpointError) as err:
+        client.check_any_reachable(f"{dead}, {other}", timeout=2)
+    text = str(err.value)
+    assert text.startswith(f"none of the endpoints answers: cannot reach the endpoint {dead} (")
+    assert f"; cannot reach the endpoint {other} (" in text and "Start the server" not in text
+    # the timeout reaches every probe
+    seen = []
+    monkeypatch.setattr(client, "check_reachable", lambda url, timeout: seen.append((url, timeout)))
+    client.check_any_reachable("http://a:1,http://b:2", timeout=7.5)
+    assert seen == [("http://a:1", 7.5)]  # the first answering replica ends the check
+    client.check_any_reachable("http://c:3")
+    assert seen[-1] == ("http://c:3", 10.0)
+
+
+def test_a_server_child_dies_with_its_parent_even_on_sigkill():
+    """`embedded_server` starts its server with `_die_with_parent`: a stage killed with -9 leaves no server behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux only")
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "from compeff_hf.llm.client import _die_with_parent\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+            " preexec_fn=_die_with_parent)\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        # a dead child that is not yet reaped is a zombie: gone for our purpose
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                if f.read().split(") ")[1].startswith("Z"):
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the server child outlived its parent's SIGKILL")
+
+
+def test_the_server_gets_the_endpoint_model_and_the_template_switches_only_when_set(tmp_path):
+    """Thinking off reaches the server as `chat_template_kwargs` (Qwen3 teachers); without it nothing extra is sent."""
+    from faulty_server import FaultyServer, Schedule
+
+    from compeff_hf.stage import Ledger
+
+    with FaultyServer(Schedule(think=True)) as server:
+        for name, thinking in (("off", False), ("unset", None)):
+            ep = EndpointArgs(endpoint_url=server.url, model="teacher-70b", max_retries=0, enable_thinking=thinking)
+            reqs = [ChatRequest([{"role": "user", "content": name}])]
+            rows = client.run_chat_requests(reqs, ep, Ledger(tmp_path / f"{name}.jsonl"))
+            assert rows[0]["output"] == f"echo: {name}"  # no think block: turned off, or stripped
+        bodies = {e["body"]["messages"][0]["content"]: e["body"] for e in server.log.entries}
+    assert bodies["off"]["chat_template_kwargs"] == {"enable_thinking": False}
+    assert "chat_template_kwargs" not in bodies["unset"]
+    assert {b["model"] for b in bodies.values()} == {"teacher-70b"}
+
+
+def test_an_empty_answer_fails_with_its_finish_reason(tmp_path):
+    from faulty_server import FaultyServer
+
+    from compeff_hf.stage import Ledger
+
+    with pytest.raises(client.EmptyCompletion, match=r"^empty completion \(finish_reason=length\)$"):
+        client._refuse_empty(" \n", "length")
+    client._refuse_empty(" x ", "length")  # something in it: no error
+    reqs = [ChatRequest([{"role": "user", "content": "[empty]"}]), ChatRequest.of("raw [empty] [long]", {"max_new_tokens": 4})]
+    with FaultyServer() as server:
+        ep = EndpointArgs(endpoint_url=server.url, model="m", max_retries=0, max_failure_rate=1.0)
+        rows = client.run_chat_requests(reqs, ep, Ledger(tmp_path / "l.jsonl"))
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    assert "empty completion (finish_reason=stop)" in rows[0]["error"]
+    assert "empty completion (finish_reason=length)" in rows[1]["error"]
+
+
+def test_errors_are_scrubbed_of_the_endpoint_token_longest_secret_first(monkeypatch):
+    """The endpoint's own token is masked even when its variable's name does not look secret, and a secret that
+    contains another is masked whole (the shorter one first would leave the rest of the longer one readable)."""
+    from compeff_hf.hub import redact
+
+    monkeypatch.setattr(redact, "known_secrets", lambda: ["secretAB1"])
+    monkeypatch.setenv("PLAIN_VARIABLE", "XsecretAB1-longer-credential")
+    ep = EndpointArgs(model="m", api_key_env="PLAIN_VARIABLE")
+    text = "401 for XsecretAB1-longer-credential and secretAB1"
+    assert client._scrub(text, ep) == f"401 for {redact.REDACTED} and {redact.REDACTED}"
