@@ -186,12 +186,26 @@ class FaultyServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": None if "[null]" in last else " " if "[empty]" in last else text},
+                    "message": {
+                        "role": "assistant",
+                        "content": None if "[null]" in last else " " if "[empty]" in last else text,
+                    },
                     "finish_reason": finish,
                     "logprobs": logprobs,
                 }
             ],
-            "usage": {"prompt_tokens": len(last.split()), "completion_tokens": len(text.split()), "total_tokens": 0},
+            # some OpenAI-compatible servers leave usage out
+            **(
+                {}
+                if "[no-usage]" in last
+                else {
+                    "usage": {
+                        "prompt_tokens": len(last.split()),
+                        "completion_tokens": len(text.split()),
+                        "total_tokens": 0,
+                    }
+                }
+            ),
         }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -239,7 +239,10 @@ def test_an_empty_answer_fails_with_its_finish_reason(tmp_path):
     with pytest.raises(client.EmptyCompletion, match=r"^empty completion \(finish_reason=length\)$"):
         client._refuse_empty(" \n", "length")
     client._refuse_empty(" x ", "length")  # something in it: no error
-    reqs = [ChatRequest([{"role": "user", "content": "[empty]"}]), ChatRequest.of("raw [empty] [long]", {"max_new_tokens": 4})]
+    reqs = [
+        ChatRequest([{"role": "user", "content": "[empty]"}]),
+        ChatRequest.of("raw [empty] [long]", {"max_new_tokens": 4}),
+    ]
     with FaultyServer() as server:
         ep = EndpointArgs(endpoint_url=server.url, model="m", max_retries=0, max_failure_rate=1.0)
         rows = client.run_chat_requests(reqs, ep, Ledger(tmp_path / "l.jsonl"))
@@ -258,3 +261,96 @@ def test_errors_are_scrubbed_of_the_endpoint_token_longest_secret_first(monkeypa
     ep = EndpointArgs(model="m", api_key_env="PLAIN_VARIABLE")
     text = "401 for XsecretAB1-longer-credential and secretAB1"
     assert client._scrub(text, ep) == f"401 for {redact.REDACTED} and {redact.REDACTED}"
+
+
+def test_retry_after_is_taken_as_given_down_to_zero(tmp_path, monkeypatch):
+    from faulty_server import FaultyServer, Schedule
+
+    from compeff_hf.stage import Ledger
+
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(client, "_sleep", record)
+    for given in ("0.05", "-3"):
+        with FaultyServer(Schedule(fault_rate=1.0, kinds=("503",), retry_after=given)) as server:
+            ep = EndpointArgs(endpoint_url=server.url, model="m", max_retries=1, max_failure_rate=1.0)
+            client.run_chat_requests([ChatRequest(MESSAGES)], ep, Ledger(tmp_path / f"{given}.jsonl"))
+    assert waits == [0.05, 0.0]  # a short wait stays short; a negative one is no wait
+
+
+def test_an_answer_without_usage_is_still_an_answer(tmp_path):
+    from faulty_server import FaultyServer
+
+    from compeff_hf.stage import Ledger
+
+    with FaultyServer() as server:
+        ep = EndpointArgs(endpoint_url=server.url, model="m", max_retries=0)
+        rows = client.run_chat_requests(
+            [ChatRequest([{"role": "user", "content": "[no-usage]"}])], ep, Ledger(tmp_path / "l.jsonl")
+        )
+    assert rows[0]["status"] == "ok" and rows[0]["output"] == "echo: [no-usage]"
+    assert rows[0]["prompt_tokens"] is None and rows[0]["completion_tokens"] is None
+
+
+def test_the_failure_budget_names_every_replica_and_a_budget_of_one_never_stops(tmp_path):
+    from faulty_server import FaultyServer, Schedule
+
+    from compeff_hf.errors import EndpointError
+    from compeff_hf.stage import Ledger
+
+    reqs = [ChatRequest([{"role": "user", "content": f"r{i}"}]) for i in range(25)]
+    with FaultyServer(Schedule(fault_rate=1.0, kinds=("400",))) as a, FaultyServer(Schedule(fault_rate=1.0, kinds=("400",))) as b:  # fmt: skip
+        ep = EndpointArgs(endpoint_url=f"{a.url},{b.url}", model="m", max_retries=0, max_failure_rate=0.5)
+        with pytest.raises(EndpointError, match=rf"requests to {a.url}, {b.url} failed, more than the failure budget"):
+            client.run_chat_requests(reqs, ep, Ledger(tmp_path / "a.jsonl"))
+        # every request may fail (1.0): the run finishes, all rows failed, nothing raised
+        ep = EndpointArgs(endpoint_url=f"{a.url},{b.url}", model="m", max_retries=0, max_failure_rate=1.0)
+        rows = client.run_chat_requests(reqs, ep, Ledger(tmp_path / "b.jsonl"))
+    assert len(rows) == 25 and {r["status"] for r in rows} == {"failed"}
+
+
+def test_stats_add_up_over_calls(tmp_path):
+    from faulty_server import FaultyServer
+
+    from compeff_hf.stage import Ledger
+
+    stats: dict = {}
+    with FaultyServer() as server:
+        ep = EndpointArgs(endpoint_url=server.url, model="m", max_retries=0)
+        for n, name in ((2, "a"), (3, "b")):
+            reqs = [ChatRequest([{"role": "user", "content": f"{name}{i}"}]) for i in range(n)]
+            client.run_chat_requests(reqs, ep, Ledger(tmp_path / f"{name}.jsonl"), stats=stats)
+    assert stats == {server.url: {"sent": 5, "ok": 5, "errors": 0}}
+
+
+def test_unreachable_names_the_error_and_a_failed_start_shows_the_exact_log_tail(tmp_path):
+    import subprocess
+    import sys
+
+    from compeff_hf.errors import EndpointError
+
+    with pytest.raises(EndpointError, match=r"\(ConnectError: "):
+        client.check_reachable(_dead_url(), timeout=2)
+    log = tmp_path / "server.log"
+    body = "x" * 3500 + "the model failed to load"
+    log.write_bytes(b"\xff\xfe not utf-8 \n" + body.encode())
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    proc.wait()
+    with pytest.raises(EndpointError) as err:
+        client.wait_healthy(_dead_url(), proc, timeout=30, log_path=log)
+    assert str(err.value).split("while starting:\n", 1)[1] == body[-3000:]  # the last 3000 characters, no more
+
+
+def test_a_retry_goes_to_the_other_of_two_replicas_even_when_it_is_busier(monkeypatch):
+    a, b = (client._Replica(f"http://{x}:1", None) for x in "ab")
+    run = client._Run([], EndpointArgs(model="m"), ledger=None, bar=None)
+    run.replicas = [a, b]
+    b.outstanding = 1
+    assert run._pick(None) is a and run._pick(avoid=a) is b
+
+
+def test_text_before_a_think_block_is_kept():
+    assert client.strip_thinking("Answer: <think>hmm</think>positive<think>sure</think>") == "Answer: positive"
