@@ -360,3 +360,76 @@ def test_a_retry_goes_to_the_other_of_two_replicas_even_when_it_is_busier(monkey
 
 def test_text_before_a_think_block_is_kept():
     assert client.strip_thinking("Answer: <think>hmm</think>positive<think>sure</think>") == "Answer: positive"
+
+
+class _FakeReplicaClient:
+    """Stands in for a replica's InferenceClient: refuses connections, or answers "fine"; logs who was called."""
+
+    def __init__(self, name: str, calls: list[str], run: client._Run, refuse: bool | str):
+        self.name, self.calls, self.run, self.refuse = name, calls, run, refuse
+
+    async def chat_completion(self, **kwargs):
+        self.calls.append(self.name)
+        if len(self.calls) > 50:  # a mutant that fails over forever: stop it, the count says the rest
+            self.run.abort = "runaway"
+        if self.refuse == "error":
+            raise RuntimeError("the replica broke mid-answer")  # retryable, but the replica is not down
+        if self.refuse:
+            raise ConnectionRefusedError("connection refused")
+        message = SimpleNamespace(content="fine")
+        return SimpleNamespace(choices=[SimpleNamespace(message=message, finish_reason="stop", logprobs=None)])
+
+
+def _send_one(monkeypatch, refuse: dict[str, bool | str], max_retries: int, refusals: int = 0, busy: int = 0):
+    """One request through `_Run._send` over fake replicas, with a clock that moves 100 s per reading (every
+    paused replica is up again at the next look) and no real waiting."""
+    clock = [1000.0]
+
+    def tick() -> float:
+        clock[0] += 100.0
+        return clock[0]
+
+    async def no_wait(seconds: float) -> None:
+        pass
+
+    monkeypatch.setattr(client.time, "monotonic", tick)
+    monkeypatch.setattr(client, "_sleep", no_wait)
+    run = client._Run([], EndpointArgs(model="m", max_retries=max_retries), ledger=None, bar=None)
+    calls: list[str] = []
+    run.replicas = [client._Replica(f"http://{n}:1", _FakeReplicaClient(n, calls, run, r)) for n, r in refuse.items()]
+    for replica in run.replicas:
+        replica.refusals = refusals
+    run.replicas[-1].outstanding = busy  # requests of other rows in flight there
+    row, failure = asyncio.run(run._send("id0", ChatRequest(MESSAGES)))
+    return row, failure, calls, run.replicas
+
+
+def test_refusing_replicas_fail_over_a_bounded_number_of_times(monkeypatch):
+    # two replicas that refuse: failovers are free until 2 x (max_retries + 1) of them, then attempts count
+    row, failure, calls, _ = _send_one(monkeypatch, {"a": True, "b": True}, max_retries=1)
+    assert calls == ["a", "b", "a", "b", "a", "b"]
+    assert row["status"] == "failed" and row["attempts"] == 2 and failure.unreachable
+    # one replica: nowhere to fail over to, so a refusal is an attempt like any other
+    row, _, calls, _ = _send_one(monkeypatch, {"a": True}, max_retries=0)
+    assert calls == ["a"] and row["attempts"] == 1
+
+
+def test_an_answer_resets_the_replicas_refusal_streak(monkeypatch):
+    row, failure, calls, (a,) = _send_one(monkeypatch, {"a": False}, max_retries=0, refusals=3)
+    assert failure is None and row["output"] == "fine" and calls == ["a"]
+    assert a.refusals == 0 and a.ok == 1
+
+
+def test_all_replicas_unreachable_names_them_in_one_line(tmp_path):
+    from compeff_hf.errors import EndpointError
+    from compeff_hf.stage import Ledger
+
+    d1, d2 = _dead_url(), _dead_url()
+    ep = EndpointArgs(endpoint_url=f"{d1},{d2}", model="m", max_retries=0, request_timeout_s=5.0)
+    with pytest.raises(EndpointError, match=rf"endpoint {d1}, {d2} is unreachable \(ConnectError"):
+        client.run_chat_requests([ChatRequest(MESSAGES)], ep, Ledger(tmp_path / "l.jsonl"))
+
+
+def test_a_retry_after_an_error_moves_to_the_other_replica_even_a_busier_one(monkeypatch):
+    row, failure, calls, _ = _send_one(monkeypatch, {"a": "error", "b": False}, max_retries=1, busy=5)
+    assert calls == ["a", "b"] and failure is None and row["attempts"] == 2
