@@ -28,12 +28,12 @@ export SENTIBENCH_DIR=${SENTIBENCH_DIR:-$(cd .. && pwd)/shared/sentibench}
 MODULES="
 select|src/compeff_hf/filter/select.py|tests/filter/test_filter_select*.py tests/filter/test_select*.py
 scores|src/compeff_hf/filter/scores.py|tests/filter/test_filter_scores*.py tests/filter/test_scores*.py|tests/filter/test_filter_scores.py::test_embedded_gemma_270m_matches_reference
-scoring|src/compeff_hf/evaluation/scoring.py|tests/evaluation/test_eval_metrics*.py tests/evaluation/test_metrics*.py tests/evaluation/test_scoring*.py
+scoring|src/compeff_hf/evaluation/scoring.py|tests/evaluation/test_eval_scoring*.py tests/evaluation/test_eval_stats*.py tests/evaluation/test_eval_metrics*.py tests/evaluation/test_metrics*.py
 metrics|src/compeff_hf/evaluation/metrics/*|tests/evaluation/test_eval_metrics*.py tests/evaluation/test_metrics*.py
 parsers|src/compeff_hf/evaluation/parsers.py|tests/evaluation/test_eval_parsers*.py tests/evaluation/test_parsers*.py
 client|src/compeff_hf/llm/client.py|tests/llm/test_llm_client*.py tests/llm/test_llm_faults*.py tests/llm/test_client*.py
 stage|src/compeff_hf/stage.py|tests/test_stage*.py
-redact|src/compeff_hf/hub/redact.py|tests/hub/test_hub_cards*.py tests/hub/test_redact*.py
+redact|src/compeff_hf/hub/redact.py|tests/hub/test_hub_redact*.py tests/hub/test_redact*.py tests/hub/test_hub_cards*.py
 "
 
 "$BIN/python" -c "import mutmut" 2>/dev/null || {
