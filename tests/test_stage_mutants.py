@@ -213,3 +213,11 @@ def test_a_config_without_hub_private_pushes_public(tmp_path, monkeypatch):
     stage.prepare()
     stage.finish()
     assert calls == [(tmp_path, "me/x", None, False)]
+
+
+def test_a_corrupt_ledger_line_is_named_by_file_and_line_number(tmp_path):
+    """A damaged ledger (not a torn tail: a bad line with good ones after it) stops with where to look."""
+    path = tmp_path / "requests.jsonl"
+    path.write_text('{"id": "a", "status": "ok"}\n\n{"id": "b", oops\n{"id": "c", "status": "ok"}\n')
+    with pytest.raises(CompEffError, match=rf"^{re.escape(str(path))}:3: not valid JSON \(Expecting"):
+        Ledger(path)
