@@ -7,17 +7,19 @@
 #
 # Each module runs in its own copy of src/ and tests/ under $MUTATION_DIR (default runs/mutation/<name>), so the
 # working tree is never mutated and the results of a module survive for `mutmut results` / `mutmut show NAME`.
-# One worker ($MUTATION_JOBS, default 1): the runs are CPU heavy. A module running past $MUTATION_TIMEOUT seconds
-# (default 900) is stopped and reported as such. A test running past $MUTATION_TEST_TIMEOUT seconds (default 120)
-# fails, so a mutant that makes a retry loop endless is caught in minutes, not at pytest's 15-minute limit. The kill
-# rate per module is printed at the end as one JSON line.
+# Workers: $MUTATION_JOBS (default 2, for CPU-heavy tests), and $MUTATION_WAIT_JOBS (default 14) for client, whose
+# tests mostly wait on local servers. A module running past $MUTATION_TIMEOUT seconds (default 3600) is stopped and
+# reported as such. A test running past $MUTATION_TEST_TIMEOUT seconds (default 120) fails, so a mutant that makes a
+# retry loop endless is caught in minutes, not at pytest's 15-minute limit. The kill rate per module is printed at
+# the end as one JSON line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=${BIN:-$ROOT/.venv/bin}
 OUT=${MUTATION_DIR:-$ROOT/runs/mutation}
-JOBS=${MUTATION_JOBS:-1}
-LIMIT=${MUTATION_TIMEOUT:-900}
+JOBS=${MUTATION_JOBS:-2}
+WAIT_JOBS=${MUTATION_WAIT_JOBS:-14}
+LIMIT=${MUTATION_TIMEOUT:-3600}
 TEST_LIMIT=${MUTATION_TEST_TIMEOUT:-120}
 export OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_DISABLE_TELEMETRY=1 COMPEFF_HF_SKIP_ENGINE=1
 # The copies live under $OUT, not beside the checkout: point the tests at the SentiBench the checkout sees.
@@ -66,7 +68,9 @@ while IFS='|' read -r name module tests skip; do
   } >> "$work/pyproject.toml"
   echo "== $name: $module against:"; echo -n "$selected"
   start=$SECONDS
-  (cd "$work" && timeout "$LIMIT" "$BIN/mutmut" run --max-children "$JOBS" > run.log 2>&1)
+  jobs=$JOBS
+  [ "$name" = client ] && jobs=$WAIT_JOBS
+  (cd "$work" && timeout "$LIMIT" "$BIN/mutmut" run --max-children "$jobs" > run.log 2>&1)
   rc=$?
   (cd "$work" && "$BIN/mutmut" results --all true > results.txt 2>&1)
   # Caught: killed, timeout, segfault. Not caught: survived, and "no tests" (no selected test reaches the code).
