@@ -238,7 +238,13 @@ def main(config: TeacherConfig) -> int:
         for name in ("truncated", "failed"):
             sinks[name].close(keep_empty=False)
         n_ok, n_failed = sinks["data"].rows, sinks["failed"].rows
-        if n_truncated:
+        if n_truncated and config.keep_truncated:
+            logger.warning(
+                "teacher: %d answers were cut at max_new_tokens=%d (finish_reason=length); kept in data as asked "
+                "(keep_truncated), marked truncated=true",
+                n_truncated, config.max_new_tokens,
+            )  # fmt: skip
+        elif n_truncated:
             logger.warning(
                 "teacher: %d answers were cut at max_new_tokens=%d (finish_reason=length); they are in %s and not "
                 "trained on (--keep_truncated true keeps them in data)",

@@ -180,7 +180,8 @@ def _forkserver():
         Process = local._NoDaemonProcess  # its pool's workers may start processes of their own (as distilabel's)
 
     previous_method, previous_context = mp.get_start_method(allow_none=True), local._NoDaemonContext
-    mp.set_forkserver_preload(["distilabel.pipeline.local", "compeff_hf.llm.pipelines.construct"])
+    # ours first: it imports distilabel with its import-time warnings silenced (pydantic's, in every worker's log)
+    mp.set_forkserver_preload(["compeff_hf.llm.pipelines.construct", "distilabel.pipeline.local"])
     mp.set_start_method("forkserver", force=True)
     local._NoDaemonContext = _NoDaemonForkServerContext
     try:
