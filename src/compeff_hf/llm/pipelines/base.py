@@ -37,6 +37,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+# The pinned distilabel's pydantic models warn each time pydantic builds their schema (at import, and again in
+# every worker that unpickles a step): harmless noise on the user's console. Only that warning is silenced, in this
+# process and in the workers it forks.
+warnings.filterwarnings("ignore", message=r"The 'default' attribute with value None was provided to the `Field\(\)`")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from distilabel.models.llms.base import LLM
