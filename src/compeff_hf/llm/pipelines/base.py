@@ -37,6 +37,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ...errors import CompEffError, RecipeError
+
 # The pinned distilabel's pydantic models warn each time pydantic builds their schema (at import, and again in
 # every worker that unpickles a step): harmless noise on the user's console. Only that warning is silenced, in this
 # process and in the workers it forks.
@@ -46,7 +48,6 @@ with warnings.catch_warnings():
     from distilabel.models.llms.base import LLM
     from distilabel.pipeline import Pipeline
 
-from ...errors import CompEffError, RecipeError
 
 EMPTY = "_compeff_empty"  # a row standing for "this step produced no rows" (an empty batch would hang distilabel)
 ERROR = "_compeff_error"  # a row standing for "an upstream step failed": later steps pass it on and do nothing
