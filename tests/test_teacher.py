@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections import Counter
@@ -134,20 +135,43 @@ def test_teacher_spreads_over_replicas_and_moves_work_off_a_dead_one(tmp_path, d
     assert counts[alive.url]["sent"] == 36
 
 
-def test_teacher_truncated_answers_are_kept_out_of_data_and_counted(tmp_path, capfd):
+class _Said(logging.Handler):
+    """The teacher's own log lines, whatever handlers other tests left on the package logger."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+    def take(self) -> str:
+        text, self.lines = "\n".join(self.lines), []
+        return text
+
+
+@pytest.fixture
+def said():
+    handler = _Said()
+    logging.getLogger("compeff_hf.teacher").addHandler(handler)
+    yield handler
+    logging.getLogger("compeff_hf.teacher").removeHandler(handler)
+
+
+def test_teacher_truncated_answers_are_kept_out_of_data_and_counted(tmp_path, said):
     data = _instructions(tmp_path / "ins.jsonl", n=9, long_every=3)  # rows 1, 4, 7 are cut at the budget
     with FaultyServer() as server:
         out = tmp_path / "teacher"
         args = ["teacher", "--input", str(data), "--endpoint_url", server.url, "--output_dir", str(out)]
         assert cli_main(args) == 0
-        said = capfd.readouterr().err
-        assert "3 answers were cut at max_new_tokens" in said and "not trained on" in said
+        text = said.take()
+        assert "3 answers were cut at max_new_tokens" in text and "not trained on" in text
         kept = tmp_path / "kept"
         args = ["teacher", "--input", str(data), "--endpoint_url", server.url, "--output_dir", str(kept)]
         assert cli_main([*args, "--keep_truncated", "true"]) == 0
         # the log says what happened to them: kept, not "not trained on"
-        said = capfd.readouterr().err
-        assert "3 answers were cut" in said and "kept in data as asked" in said and "not trained on" not in said
+        text = said.take()
+        assert "3 answers were cut" in text and "kept in data as asked" in text and "not trained on" not in text
     ds = load_rows(out)
     assert sorted(ds["id"]) == [f"ins{i}" for i in (0, 2, 3, 5, 6, 8)]
     assert set(ds["truncated"]) == {False} and set(ds["finish_reason"]) == {"stop"}

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from compeff_hf.cli import main as cli_main
@@ -145,12 +146,31 @@ def test_a_clean_rerun_removes_the_stale_failed_dataset(tmp_path):
     assert "failed" not in [c.name for c in stage_configs(out)]  # publish would push nothing stale
 
 
+def _processes_of(marker: str) -> list[str]:
+    """Live processes (not zombies) whose environment carries ``COMPEFF_HF_TEST_RUN=marker``, as "pid cmdline"."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (
+                not proc.name.isdigit()
+                or f"COMPEFF_HF_TEST_RUN={marker}".encode() not in (proc / "environ").read_bytes()
+            ):
+                continue
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            found.append(f"{proc.name} {(proc / 'cmdline').read_bytes().replace(bytes(1), b' ').decode()[:120]}")
+        except OSError:
+            continue
+    return found
+
+
 def test_kill_9_loses_at_most_the_requests_in_flight(tmp_path):
     concurrency, answered = 4, 40
     data = _instructions(tmp_path / "ins.jsonl", 60)
     out = tmp_path / "teacher"
     base = ["teacher", "--input", str(data), "--output_dir", str(out), "--max_concurrency", str(concurrency)]
-    env = {**os.environ, "COMPEFF_HF_LOG_LEVEL": "WARNING"}
+    marker = f"kill9-{os.getpid()}-{tmp_path.name}"  # every process of the run inherits it
+    env = {**os.environ, "COMPEFF_HF_LOG_LEVEL": "WARNING", "COMPEFF_HF_TEST_RUN": marker}
     with KillingServer(answered) as server:
         proc = subprocess.Popen(
             [sys.executable, "-m", "compeff_hf.cli", *base, "--endpoint_url", server.url],
@@ -160,6 +180,11 @@ def test_kill_9_loses_at_most_the_requests_in_flight(tmp_path):
         server.ready.set()
         assert proc.wait(timeout=300) == -signal.SIGKILL
         first = list(server.answered)
+        # only the stage process was killed: its pipeline's forkserver and workers must follow it, not linger
+        deadline = time.monotonic() + 15
+        while _processes_of(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _processes_of(marker), f"left behind after kill -9: {_processes_of(marker)}"
     assert len(first) == answered
     with FaultyServer() as again:
         assert cli_main([*base, "--endpoint_url", again.url]) == 0

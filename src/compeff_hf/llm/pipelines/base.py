@@ -22,7 +22,8 @@ docs/construct.md ("distilabel defects and their workarounds"):
   with the ``forkserver`` start method (a clean server process with distilabel and our steps preloaded forks the
   workers), restored afterwards (:func:`_forkserver`);
 * **SIGKILL of the main process leaves orphan workers** that keep sending requests: every worker asks the kernel
-  for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``).
+  for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), and so does the forkserver that is their parent
+  (``_forkserver_preload``), so the chain follows the stage process.
 """
 
 from __future__ import annotations
@@ -185,8 +186,9 @@ def _forkserver():
         Process = local._NoDaemonProcess  # its pool's workers may start processes of their own (as distilabel's)
 
     previous_method, previous_context = mp.get_start_method(allow_none=True), local._NoDaemonContext
-    # ours first: it imports distilabel with its import-time warnings silenced (pydantic's, in every worker's log)
-    mp.set_forkserver_preload(["compeff_hf.llm.pipelines.construct", "distilabel.pipeline.local"])
+    # ours first: the forkserver dies with the stage process, and distilabel is imported with its warning filter
+    preload = ["compeff_hf.llm.pipelines._forkserver_preload", "compeff_hf.llm.pipelines.construct"]
+    mp.set_forkserver_preload([*preload, "distilabel.pipeline.local"])
     mp.set_start_method("forkserver", force=True)
     local._NoDaemonContext = _NoDaemonForkServerContext
     try:
