@@ -105,16 +105,7 @@ class CompEffLLM(LLM):
         rows = run_chat_requests(requests, self.endpoint, self._ledger, desc=self.desc, stats=self._stats)
         self._last_rows = rows
         self._save_stats()
-        return [
-            {
-                "generations": [row["output"] if row["status"] == "ok" else None],
-                "statistics": {
-                    "input_tokens": [row.get("prompt_tokens") or 0],
-                    "output_tokens": [row.get("completion_tokens") or 0],
-                },
-            }
-            for row in rows
-        ]
+        return _generate_output(rows)
 
 
 class LedgerLLM(CompEffLLM):
@@ -183,16 +174,7 @@ class LedgerLLM(CompEffLLM):
             self._ledger.flush()
         rows = [self._ledger.get(rid) for rid in ids]
         self._last_rows = rows
-        return [
-            {
-                "generations": [row["output"] if row["status"] == "ok" else None],
-                "statistics": {
-                    "input_tokens": [row.get("prompt_tokens") or 0],
-                    "output_tokens": [row.get("completion_tokens") or 0],
-                },
-            }
-            for row in rows
-        ]
+        return _generate_output(rows)
 
 
 def _make_task(
@@ -311,3 +293,17 @@ def run_task(
         "wall_s": round(time.perf_counter() - started, 3),
     }
     return result
+
+
+def _generate_output(rows: list[dict]) -> list[dict]:
+    """Our result rows as distilabel's GenerateOutput: one generation per input (None when it failed)."""
+    return [
+        {
+            "generations": [row["output"] if row["status"] == "ok" else None],
+            "statistics": {
+                "input_tokens": [row.get("prompt_tokens") or 0],
+                "output_tokens": [row.get("completion_tokens") or 0],
+            },
+        }
+        for row in rows
+    ]

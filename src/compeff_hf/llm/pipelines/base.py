@@ -56,7 +56,8 @@ _ERROR_FILE = "pipeline_error.pkl"
 
 
 def die_with_parent() -> None:
-    """In a pipeline worker: be killed when the stage process dies (even by SIGKILL), so no worker is orphaned."""
+    """Be killed when the parent process dies (even by SIGKILL). Called in the pipelines' forkserver and, at fork,
+    in every process it starts (``_forkserver_preload``), so no worker outlives the stage."""
     if sys.platform.startswith("linux"):
         import ctypes
         import signal

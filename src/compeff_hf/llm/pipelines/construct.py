@@ -29,7 +29,7 @@ with warnings.catch_warnings():
     from distilabel.steps import GeneratorStep, GlobalStep, StepInput
 
 from ...errors import CompEffError
-from .base import EMPTY, ERROR, clean_rows, die_with_parent, make_llm, new_pipeline, record_error
+from .base import EMPTY, ERROR, clean_rows, make_llm, new_pipeline, record_error
 
 
 class _ConstructStepMixin:
@@ -55,10 +55,6 @@ class LoadTexts(_ConstructStepMixin, GeneratorStep):
     @property
     def outputs(self) -> list[str]:
         return ["id", "text", "domain"]
-
-    def load(self) -> None:
-        super().load()
-        die_with_parent()
 
     def process(self, offset: int = 0):  # type: ignore[override]
         try:
@@ -88,7 +84,6 @@ class ConstructStep(_ConstructStepMixin, GlobalStep):
 
     def load(self) -> None:
         super().load()
-        die_with_parent()
         if self.llm is not None:
             self.llm.load()
 

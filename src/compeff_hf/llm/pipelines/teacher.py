@@ -26,7 +26,7 @@ with warnings.catch_warnings():
     from distilabel.steps import GeneratorStep, StepInput
     from distilabel.steps.tasks.base import Task
 
-from .base import ERROR, die_with_parent, make_llm, new_pipeline, record_error
+from .base import ERROR, make_llm, new_pipeline, record_error
 
 
 def iter_instruction_rows(config: Any, batch_size: int) -> Iterator[list[dict]]:
@@ -54,10 +54,6 @@ class LoadInstructions(GeneratorStep):
     @property
     def outputs(self) -> list[str]:
         return ["id", "messages"]
-
-    def load(self) -> None:
-        super().load()
-        die_with_parent()
 
     def process(self, offset: int = 0):  # type: ignore[override]
         from ...teacher import TeacherConfig
@@ -95,7 +91,6 @@ class TeacherGeneration(Task):
         from ...stage import Ledger
 
         super().load()
-        die_with_parent()
         self.llm.bind(Ledger(Path(self.stage_dir) / "_ledger" / "requests.jsonl"))
 
     def format_input(self, input: dict[str, Any]) -> list[dict]:
